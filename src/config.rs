@@ -1,0 +1,240 @@
+//! Typed settings, read once from the environment (`DATABASE_URL`, `XYD_*`).
+//!
+//! Defaults live here so a fresh checkout runs with no configuration at all. Tests build their
+//! own `Settings` and never read the developer's environment.
+
+use std::fmt;
+use std::net::SocketAddr;
+
+use thiserror::Error;
+
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/xinyidai.db";
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// 梨树县: the county this product was first built for.
+pub const DEFAULT_JURISDICTION: &str = "220322";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// A database URL; may carry a password, so `Debug` hides everything after the scheme.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    pub fn new(url: impl Into<String>) -> DatabaseUrl {
+        DatabaseUrl(url.into())
+    }
+
+    /// The full URL, for the driver only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self.0.starts_with("postgres://") || self.0.starts_with("postgresql://")
+    }
+
+    pub fn is_sqlite(&self) -> bool {
+        self.0.starts_with("sqlite:")
+    }
+
+    /// Scheme plus host/path without credentials, safe for logs.
+    pub fn redacted(&self) -> String {
+        match self.0.split_once("://") {
+            Some((scheme, rest)) => {
+                let rest = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+                let rest = rest.split_once('?').map_or(rest, |(path, _)| path);
+                format!("{scheme}://{rest}")
+            }
+            None => "<invalid url>".to_owned(),
+        }
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub database_url: DatabaseUrl,
+    pub listen: SocketAddr,
+    /// Division code of the jurisdiction this deployment serves (county or city).
+    pub jurisdiction: String,
+    pub log_format: LogFormat,
+    /// `tracing` filter directive, e.g. `info,xinyidai=debug`.
+    pub log_filter: String,
+    /// Connections in the pool (PostgreSQL; SQLite uses the same bound for readers).
+    pub max_connections: u32,
+}
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("{name} 的值无效（{value}）：{reason}")]
+    Invalid {
+        name: &'static str,
+        value: String,
+        reason: &'static str,
+    },
+}
+
+impl Settings {
+    /// Settings with every default, for a given database.
+    pub fn with_database(url: impl Into<String>) -> Settings {
+        Settings {
+            database_url: DatabaseUrl::new(url),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            jurisdiction: DEFAULT_JURISDICTION.to_owned(),
+            log_format: LogFormat::Pretty,
+            log_filter: "info".to_owned(),
+            max_connections: 10,
+        }
+    }
+
+    /// Reads the process environment; unknown variables are ignored.
+    pub fn from_env() -> Result<Settings, ConfigError> {
+        Settings::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads settings through `lookup`, so tests can feed a map instead of the environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings, ConfigError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let database_url = get("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
+        let mut settings = Settings::with_database(database_url);
+        if !(settings.database_url.is_sqlite() || settings.database_url.is_postgres()) {
+            return Err(ConfigError::Invalid {
+                name: "DATABASE_URL",
+                value: settings.database_url.redacted(),
+                reason: "只支持 sqlite:// 或 postgres:// 开头的地址",
+            });
+        }
+        if let Some(listen) = get("XYD_LISTEN") {
+            settings.listen = parse_listen(&listen)?;
+        }
+        if let Some(code) = get("XYD_JURISDICTION") {
+            let code = code.trim().to_owned();
+            if !(code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit())) {
+                return Err(ConfigError::Invalid {
+                    name: "XYD_JURISDICTION",
+                    value: code,
+                    reason: "应为6位行政区划代码，例如 220322",
+                });
+            }
+            settings.jurisdiction = code;
+        }
+        if let Some(format) = get("XYD_LOG_FORMAT") {
+            settings.log_format = match format.trim() {
+                "json" => LogFormat::Json,
+                "pretty" | "text" => LogFormat::Pretty,
+                other => {
+                    return Err(ConfigError::Invalid {
+                        name: "XYD_LOG_FORMAT",
+                        value: other.to_owned(),
+                        reason: "应为 pretty 或 json",
+                    });
+                }
+            };
+        }
+        if let Some(filter) = get("XYD_LOG").or_else(|| get("RUST_LOG")) {
+            settings.log_filter = filter;
+        }
+        if let Some(n) = get("XYD_DB_MAX_CONNECTIONS") {
+            settings.max_connections = n
+                .trim()
+                .parse()
+                .ok()
+                .filter(|n| (1..=500).contains(n))
+                .ok_or(ConfigError::Invalid {
+                    name: "XYD_DB_MAX_CONNECTIONS",
+                    value: n.clone(),
+                    reason: "应为 1 到 500 之间的整数",
+                })?;
+        }
+        Ok(settings)
+    }
+}
+
+pub fn parse_listen(value: &str) -> Result<SocketAddr, ConfigError> {
+    value.trim().parse().map_err(|_| ConfigError::Invalid {
+        name: "XYD_LISTEN",
+        value: value.to_owned(),
+        reason: "应为 IP:端口，例如 127.0.0.1:8080",
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Settings::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_need_no_environment() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.database_url.expose(), DEFAULT_DATABASE_URL);
+        assert_eq!(s.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(s.jurisdiction, "220322");
+        assert_eq!(s.log_format, LogFormat::Pretty);
+    }
+
+    #[test]
+    fn reads_every_variable() {
+        let s = settings(&[
+            ("DATABASE_URL", "postgres://app:secret@db.local:5432/xyd"),
+            ("XYD_LISTEN", "0.0.0.0:9000"),
+            ("XYD_JURISDICTION", "220300"),
+            ("XYD_LOG_FORMAT", "json"),
+            ("XYD_LOG", "debug"),
+            ("XYD_DB_MAX_CONNECTIONS", "20"),
+        ])
+        .unwrap();
+        assert!(s.database_url.is_postgres());
+        assert_eq!(s.listen.port(), 9000);
+        assert_eq!(s.jurisdiction, "220300");
+        assert_eq!(s.log_format, LogFormat::Json);
+        assert_eq!(s.log_filter, "debug");
+        assert_eq!(s.max_connections, 20);
+    }
+
+    #[test]
+    fn debug_output_never_shows_the_database_password() {
+        let s = settings(&[(
+            "DATABASE_URL",
+            "postgres://app:secret@db.local/xyd?sslmode=require",
+        )])
+        .unwrap();
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("secret"), "{shown}");
+        assert!(shown.contains("postgres://db.local/xyd"), "{shown}");
+    }
+
+    #[test]
+    fn bad_values_are_named_in_chinese() {
+        let err = settings(&[("XYD_LISTEN", "localhost")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("XYD_LISTEN") && err.contains("IP:端口"),
+            "{err}"
+        );
+        let err = settings(&[("XYD_JURISDICTION", "2203")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("6位行政区划代码"), "{err}");
+        assert!(settings(&[("DATABASE_URL", "mysql://x")]).is_err());
+        assert!(settings(&[("XYD_LOG_FORMAT", "xml")]).is_err());
+        assert!(settings(&[("XYD_DB_MAX_CONNECTIONS", "0")]).is_err());
+    }
+}

@@ -1,0 +1,324 @@
+//! `xinyidai demo`: a fresh database full of plausible market entities, for trying the product.
+//!
+//! Everything is synthesised from a seed, so two runs with the same seed give the same roster.
+//! The names are made up from common characters; any likeness to a real business is chance.
+
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+
+use crate::domain::division::{DivisionTree, Level};
+use crate::domain::entity_kind::EntityKind;
+use crate::domain::uscc::Uscc;
+use crate::roster::row::{EntityStatus, RosterEntry};
+
+/// Siping's five county-level units; 梨树县 gets the largest share, as the pilot county.
+pub const DEMO_COUNTIES: &[(&str, u32)] = &[
+    ("220322", 40),
+    ("220302", 12),
+    ("220303", 12),
+    ("220323", 18),
+    ("220382", 18),
+];
+
+const SURNAMES: &[&str] = &[
+    "王", "李", "张", "刘", "陈", "杨", "赵", "黄", "周", "吴", "徐", "孙", "马", "朱", "胡", "郭",
+    "何", "高", "林", "罗", "郑", "梁", "谢", "宋", "唐", "许", "韩", "冯", "邓", "曹", "彭", "曾",
+    "于", "董", "袁", "潘", "蒋", "蔡", "田", "姜", "范", "付", "崔", "丁", "孟", "欧阳", "关",
+    "白",
+];
+const GIVEN: &[&str] = &[
+    "伟", "芳", "娜", "秀英", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰", "娟",
+    "涛", "明", "超", "秀兰", "霞", "平", "刚", "桂英", "玉兰", "建国", "建华", "国庆", "春梅",
+    "海燕", "雪", "东", "红", "志强", "淑华", "凤芝", "立新", "宝林", "长青", "铁柱", "金凤",
+];
+const TRADE_NAMES: &[&str] = &[
+    "丰收",
+    "兴旺",
+    "金穗",
+    "鑫源",
+    "宏达",
+    "顺发",
+    "盛世",
+    "恒泰",
+    "福源",
+    "瑞丰",
+    "北方",
+    "黑土地",
+    "东辽河",
+    "玉米香",
+    "惠民",
+    "诚信",
+    "四季",
+    "万家",
+    "益农",
+    "新禾",
+    "长丰",
+    "吉禾",
+    "润田",
+    "旺达",
+    "佳和",
+    "聚鑫",
+    "永盛",
+    "广源",
+    "民安",
+    "天成",
+    "绿野",
+    "嘉禾",
+    "金谷",
+    "富民",
+    "同心",
+];
+/// (GB/T 4754 section, word in an enterprise name, weight for enterprises)
+const ENTERPRISE_TRADES: &[(char, &str, u32)] = &[
+    ('A', "农业发展", 10),
+    ('C', "粮食加工", 8),
+    ('C', "农机制造", 4),
+    ('C', "食品", 5),
+    ('E', "建筑工程", 8),
+    ('F', "商贸", 20),
+    ('F', "农资", 8),
+    ('G', "物流", 6),
+    ('H', "餐饮管理", 5),
+    ('I', "网络科技", 4),
+    ('L', "企业管理咨询", 4),
+    ('M', "农业技术", 3),
+    ('K', "物业服务", 3),
+    ('O', "家政服务", 3),
+];
+const ENTERPRISE_FORMS: &[&str] = &[
+    "有限公司",
+    "有限公司",
+    "有限公司",
+    "有限责任公司",
+    "股份有限公司",
+];
+/// (section, shop word) for 个体工商户.
+const SHOP_TRADES: &[(char, &str)] = &[
+    ('F', "超市"),
+    ('F', "便利店"),
+    ('F', "五金商店"),
+    ('F', "农资商店"),
+    ('F', "粮食经销部"),
+    ('F', "服装店"),
+    ('H', "饭店"),
+    ('H', "烧烤店"),
+    ('H', "早餐店"),
+    ('O', "理发店"),
+    ('O', "汽车修理部"),
+    ('O', "家电维修部"),
+    ('R', "文印社"),
+    ('A', "种植场"),
+    ('A', "养殖场"),
+];
+const COOP_TRADES: &[&str] = &[
+    "种植",
+    "玉米种植",
+    "水稻种植",
+    "养殖",
+    "农机",
+    "蔬菜",
+    "食用菌",
+    "杂粮",
+];
+/// USCC alphabet without the letters that old organisation codes rarely use.
+const ORG_BODY_CHARS: &[u8] = b"0123456789ABCDEFGHJKLMNPQRTUWXY";
+
+fn pick<'a, T>(rng: &mut StdRng, items: &'a [T]) -> &'a T {
+    &items[rng.random_range(0..items.len())]
+}
+
+fn weighted<'a, T>(rng: &mut StdRng, items: &'a [T], weight: impl Fn(&T) -> u32) -> &'a T {
+    let total: u32 = items.iter().map(&weight).sum();
+    let mut roll = rng.random_range(0..total.max(1));
+    for item in items {
+        let w = weight(item);
+        if roll < w {
+            return item;
+        }
+        roll -= w;
+    }
+    &items[items.len() - 1]
+}
+
+fn person_name(rng: &mut StdRng) -> String {
+    format!("{}{}", pick(rng, SURNAMES), pick(rng, GIVEN))
+}
+
+/// The place prefix in names: 梨树县, 双辽市, 四平市铁西区 …
+fn name_prefix(tree: &DivisionTree, county: &str) -> String {
+    let name = tree.get(county).map_or("", |d| d.name.as_str());
+    if name.ends_with('区') {
+        format!("四平市{name}")
+    } else {
+        name.to_owned()
+    }
+}
+
+/// `n` distinct entities spread over [`DEMO_COUNTIES`], deterministic for a given `seed`.
+pub fn synthesise(tree: &DivisionTree, n: usize, seed: u64, today: time::Date) -> Vec<RosterEntry> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut seen = std::collections::HashSet::with_capacity(n);
+    let mut out = Vec::with_capacity(n);
+    let townships: Vec<(&str, Vec<&crate::domain::division::Division>)> = DEMO_COUNTIES
+        .iter()
+        .map(|(code, _)| {
+            let t = tree
+                .children(code)
+                .filter(|d| d.level == Level::Township)
+                .collect();
+            (*code, t)
+        })
+        .collect();
+    let first_day =
+        time::Date::from_calendar_date(1995, time::Month::January, 1).unwrap_or(time::Date::MIN);
+    let span_days = (today - first_day).whole_days().max(1);
+
+    while out.len() < n {
+        let (county, _) = *weighted(&mut rng, DEMO_COUNTIES, |(_, w)| *w);
+        let Some((_, towns)) = townships.iter().find(|(c, _)| *c == county) else {
+            continue;
+        };
+        let township = (!towns.is_empty()).then(|| *pick(&mut rng, towns));
+        let prefix = name_prefix(tree, county);
+        // Roughly the national mix: two thirds 个体工商户, a quarter enterprises, some co-ops.
+        let roll = rng.random_range(0..100);
+        let (type_code, name, industry) = if roll < 66 {
+            let (section, word) = *pick(&mut rng, SHOP_TRADES);
+            let town = township.map_or(prefix.as_str(), |t| t.name.as_str());
+            let owner = person_name(&mut rng);
+            let style = rng.random_range(0..3);
+            let name = match style {
+                0 => format!("{town}{}{word}", pick(&mut rng, TRADE_NAMES)),
+                1 => format!("{prefix}{town}{owner}{word}"),
+                _ => format!(
+                    "{prefix}{}{word}（个体工商户）",
+                    pick(&mut rng, TRADE_NAMES)
+                ),
+            };
+            ("92", name, section)
+        } else if roll < 94 {
+            let (section, word, _) = *weighted(&mut rng, ENTERPRISE_TRADES, |t| t.2);
+            let name = format!(
+                "{prefix}{}{word}{}",
+                pick(&mut rng, TRADE_NAMES),
+                pick(&mut rng, ENTERPRISE_FORMS)
+            );
+            ("91", name, section)
+        } else {
+            let town = township.map_or("", |t| t.name.as_str());
+            let name = format!(
+                "{prefix}{town}{}{}专业合作社",
+                pick(&mut rng, TRADE_NAMES),
+                pick(&mut rng, COOP_TRADES)
+            );
+            ("93", name, 'A')
+        };
+        let body: String = (0..8)
+            .map(|_| char::from(*pick(&mut rng, ORG_BODY_CHARS)))
+            .collect();
+        let Ok(uscc) = Uscc::assemble(type_code, county, &body) else {
+            continue;
+        };
+        if !seen.insert(uscc.as_str().to_owned()) {
+            continue;
+        }
+        let status_roll = rng.random_range(0..100);
+        let status = match status_roll {
+            0..=93 => EntityStatus::Active,
+            94..=96 => EntityStatus::Cancelled,
+            97..=98 => EntityStatus::Suspended,
+            _ => EntityStatus::Revoked,
+        };
+        let founded = first_day + time::Duration::days(rng.random_range(0..span_days));
+        let address = township.map(|t| {
+            format!(
+                "{prefix}{}{}村{}号",
+                t.name,
+                pick(&mut rng, TRADE_NAMES),
+                rng.random_range(1..300)
+            )
+        });
+        out.push(RosterEntry {
+            kind: uscc.entity_kind(),
+            uscc,
+            name,
+            legal_rep: person_name(&mut rng),
+            county_code: county.to_owned(),
+            township_code: township.map(|t| t.code.clone()),
+            industry: Some(industry),
+            address,
+            founded: Some(founded),
+            status,
+        });
+    }
+    out
+}
+
+/// Share of each kind in a synthesised roster, for the demo's start-up summary.
+pub fn kind_counts(entries: &[RosterEntry]) -> Vec<(EntityKind, usize)> {
+    let mut counts: Vec<(EntityKind, usize)> = Vec::new();
+    for e in entries {
+        match counts.iter_mut().find(|(k, _)| *k == e.kind) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((e.kind, 1)),
+        }
+    }
+    counts.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
+    counts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn today() -> time::Date {
+        time::macros::date!(2026 - 11 - 29)
+    }
+
+    #[test]
+    fn synthesised_entities_are_valid_distinct_and_placed_in_their_county() {
+        let tree = DivisionTree::seed();
+        let entries = synthesise(&tree, 3_000, 7, today());
+        assert_eq!(entries.len(), 3_000);
+        let mut usccs = std::collections::HashSet::new();
+        for e in &entries {
+            assert!(usccs.insert(e.uscc.as_str().to_owned()));
+            assert_eq!(Uscc::parse(e.uscc.as_str()).as_ref(), Ok(&e.uscc));
+            assert_eq!(e.uscc.division_code(), e.county_code);
+            let township = e.township_code.as_deref().unwrap_or_default();
+            assert!(tree.is_within(township, &e.county_code), "{township}");
+            assert!(e.founded.is_some_and(|d| d <= today()));
+        }
+        for (county, _) in DEMO_COUNTIES {
+            assert!(
+                entries.iter().any(|e| e.county_code == *county),
+                "{county} missing"
+            );
+        }
+    }
+
+    #[test]
+    fn the_mix_is_mostly_individual_businesses_then_enterprises_then_cooperatives() {
+        let entries = synthesise(&DivisionTree::seed(), 5_000, 1, today());
+        let counts = kind_counts(&entries);
+        let kinds: Vec<EntityKind> = counts.iter().map(|(k, _)| *k).collect();
+        assert_eq!(
+            kinds,
+            [
+                EntityKind::IndividualBusiness,
+                EntityKind::Enterprise,
+                EntityKind::FarmerCooperative
+            ]
+        );
+        assert!(counts[2].1 > 100, "{counts:?}");
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_roster() {
+        let tree = DivisionTree::seed();
+        let a = synthesise(&tree, 200, 42, today());
+        let b = synthesise(&tree, 200, 42, today());
+        let names = |v: &[RosterEntry]| v.iter().map(|e| e.name.clone()).collect::<Vec<_>>();
+        assert_eq!(names(&a), names(&b));
+    }
+}

@@ -1,0 +1,244 @@
+//! The `xinyidai` command. Thin: parse arguments, build settings, call the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use xinyidai::app::{self, Application};
+use xinyidai::config::{self, Settings};
+use xinyidai::roster::import::{self, ImportOptions};
+use xinyidai::store::{self, Db};
+use xinyidai::{demo, telemetry};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "xinyidai",
+    version,
+    about = "信易贷市场主体实名入驻平台",
+    long_about = "把辖区内的企业和个体工商户实名入驻省级“信易贷”平台。\n\
+                  配置来自环境变量：DATABASE_URL（默认 sqlite://data/xinyidai.db）、XYD_LISTEN、\
+                  XYD_JURISDICTION、XYD_LOG_FORMAT、XYD_LOG。"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// 启动网站服务（先自动应用数据库迁移）
+    Serve {
+        /// 监听地址，覆盖 XYD_LISTEN，例如 0.0.0.0:8080
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// 应用尚未执行的数据库迁移，然后退出
+    Migrate,
+    /// 导入市场主体名录（CSV，UTF-8 或 GBK；或 XLSX）
+    ImportRoster {
+        /// 名录文件
+        file: PathBuf,
+        /// 把不合格的行连同原因写入这个 CSV 文件
+        #[arg(long)]
+        rejects: Option<PathBuf>,
+        /// 名录所属辖区的行政区划代码（县或市），默认取 XYD_JURISDICTION
+        #[arg(long)]
+        jurisdiction: Option<String>,
+        /// 每个事务写入的行数
+        #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+        batch_size: u64,
+    },
+    /// 演示：新建演示数据库，生成市场主体，启动服务
+    Demo {
+        /// 生成的市场主体数量
+        #[arg(long, default_value_t = 24_000, value_parser = clap::value_parser!(u64).range(1..=2_000_000))]
+        entities: u64,
+        /// 监听地址
+        #[arg(long, default_value = config::DEFAULT_LISTEN)]
+        listen: String,
+        /// 演示数据目录（每次启动都会重建其中的数据库）
+        #[arg(long, default_value = "data/demo")]
+        data_dir: PathBuf,
+        /// 随机种子：相同种子生成相同的名录
+        #[arg(long, default_value_t = 20_221_015)]
+        seed: u64,
+        /// 生成数据后不启动服务
+        #[arg(long)]
+        no_serve: bool,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::from_env() {
+        Ok(s) => s,
+        Err(err) => {
+            eprintln!("配置错误：{err}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(settings.log_format, &settings.log_filter);
+    match run(cli.command, settings).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("错误：{err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()> {
+    match command {
+        Command::Serve { listen } => {
+            if let Some(listen) = listen {
+                settings.listen = config::parse_listen(&listen)?;
+            }
+            serve(settings).await
+        }
+        Command::Migrate => {
+            let db = Db::open(&settings.database_url, 1).await?;
+            tracing::info!(engine = db.engine().name(), "migrations applied");
+            db.close().await;
+            Ok(())
+        }
+        Command::ImportRoster {
+            file,
+            rejects,
+            jurisdiction,
+            batch_size,
+        } => {
+            let db = Db::open(&settings.database_url, 2).await?;
+            let tree = store::divisions::load(&db).await?;
+            let options = ImportOptions {
+                scope: jurisdiction.unwrap_or(settings.jurisdiction),
+                batch_size: usize::try_from(batch_size).unwrap_or(20_000),
+                rejects: rejects.clone(),
+                today: xinyidai::today_in_china(),
+            };
+            let progress = progress_bar("导入名录");
+            let summary = import::import_file(&db, &tree, &file, &options, &progress).await;
+            progress.finish_and_clear();
+            db.close().await;
+            let summary = summary?;
+            eprintln!(
+                "导入完成（{}）：接受 {} 行，其中新增或变更 {} 行；拒绝 {} 行{}",
+                summary.encoding,
+                summary.accepted,
+                summary.changed,
+                summary.rejected,
+                match (&rejects, summary.rejected) {
+                    (Some(path), n) if n > 0 => format!("，原因见 {}", path.display()),
+                    (None, n) if n > 0 =>
+                        "（加 --rejects 文件名 可保存被拒绝的行和原因）".to_owned(),
+                    _ => String::new(),
+                }
+            );
+            #[allow(clippy::print_stdout)] // the machine-readable result line, last on stdout
+            {
+                println!(
+                    "accepted={} rejected={}",
+                    summary.accepted, summary.rejected
+                );
+            }
+            Ok(())
+        }
+        Command::Demo {
+            entities,
+            listen,
+            data_dir,
+            seed,
+            no_serve,
+        } => {
+            let settings = prepare_demo(&data_dir, entities, seed, &listen, settings).await?;
+            if no_serve {
+                return Ok(());
+            }
+            serve(settings).await
+        }
+    }
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let application = Application::build(settings).await?;
+    let addr = application.local_addr()?;
+    tracing::info!(%addr, "listening");
+    eprintln!("服务已启动：http://{addr}/  （Ctrl-C 停止）");
+    application.run_until(app::shutdown_signal()).await
+}
+
+/// Rebuilds the demo database and returns the settings to serve it.
+async fn prepare_demo(
+    data_dir: &std::path::Path,
+    entities: u64,
+    seed: u64,
+    listen: &str,
+    base: Settings,
+) -> anyhow::Result<Settings> {
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
+    let db_path = data_dir.join("xinyidai.db");
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = db_path.clone().into_os_string();
+        p.push(suffix);
+        match std::fs::remove_file(&p) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(e)
+                    .with_context(|| format!("removing old demo database {}", db_path.display()));
+            }
+        }
+    }
+    let mut settings = Settings::with_database(format!("sqlite://{}", db_path.display()));
+    settings.listen = config::parse_listen(listen)?;
+    // The demo spans Siping's five county-level units, so it serves the city.
+    settings.jurisdiction = "220300".to_owned();
+    settings.log_format = base.log_format;
+    settings.log_filter = base.log_filter;
+
+    let db = Db::open(&settings.database_url, 2).await?;
+    let tree = store::divisions::load(&db).await?;
+    let departments = store::departments::seed_county(&db, &tree, "220322").await?;
+
+    let n = usize::try_from(entities).unwrap_or(usize::MAX);
+    let generated = demo::synthesise(&tree, n, seed, xinyidai::today_in_china());
+    let progress = progress_bar("生成演示名录");
+    progress.set_length(generated.len() as u64);
+    for chunk in generated.chunks(5_000) {
+        store::entities::upsert_batch(&db, chunk).await?;
+        progress.inc(chunk.len() as u64);
+    }
+    progress.finish_and_clear();
+    let mix: Vec<String> = demo::kind_counts(&generated)
+        .iter()
+        .map(|(kind, count)| format!("{} {count}", kind.label_zh()))
+        .collect();
+    eprintln!(
+        "演示数据库：{}（{} 个市场主体：{}；梨树县 {} 个责任部门）",
+        db_path.display(),
+        generated.len(),
+        mix.join("，"),
+        departments
+    );
+    if let Some(sample) = generated.first() {
+        eprintln!("可以试试查找：{} 或 “{}”", sample.uscc, sample.name);
+    }
+    db.close().await;
+    Ok(settings)
+}
+
+/// A bar on stderr; indicatif hides it when stderr is not a terminal (CI, pipes).
+fn progress_bar(message: &'static str) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+    if let Ok(style) = ProgressStyle::with_template(
+        "{msg} [{bar:30}] {human_pos}/{human_len} 行 · {per_sec} · 剩余 {eta}",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message(message);
+    bar
+}

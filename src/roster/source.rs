@@ -1,0 +1,1018 @@
+//! Opening a roster file (CSV in UTF-8 or GBK, or an Excel workbook) and streaming its rows.
+//!
+//! This layer only finds the columns and hands out their text: every rule about what a cell
+//! may contain lives in [`super::row`]. A whole file is read into memory first — a
+//! million-row roster is ~150 MB, and one pass over one buffer is both the fastest way to
+//! detect the encoding and the simplest way to count rows for a progress bar.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use calamine::{Data, Range, Reader};
+
+/// How many leading non-empty rows may be title lines ("梨树县市场主体名录") above the header.
+const MAX_TITLE_ROWS: usize = 10;
+
+/// The roster columns this crate understands. Any other column is carried along untouched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Column {
+    Uscc,
+    Name,
+    LegalRep,
+    TownshipCode,
+    Industry,
+    Address,
+    Founded,
+    Status,
+}
+
+impl Column {
+    pub const ALL: [Column; 8] = [
+        Column::Uscc,
+        Column::Name,
+        Column::LegalRep,
+        Column::TownshipCode,
+        Column::Industry,
+        Column::Address,
+        Column::Founded,
+        Column::Status,
+    ];
+
+    /// Columns a roster must have; the rest are optional.
+    pub const REQUIRED: [Column; 3] = [Column::Uscc, Column::Name, Column::LegalRep];
+
+    /// The canonical Chinese header, used in every message.
+    #[must_use]
+    pub const fn label_zh(self) -> &'static str {
+        match self {
+            Column::Uscc => "统一社会信用代码",
+            Column::Name => "名称",
+            Column::LegalRep => "法定代表人",
+            Column::TownshipCode => "乡镇代码",
+            Column::Industry => "行业门类",
+            Column::Address => "住所",
+            Column::Founded => "成立日期",
+            Column::Status => "登记状态",
+        }
+    }
+
+    /// The canonical English header.
+    #[must_use]
+    pub const fn code(self) -> &'static str {
+        match self {
+            Column::Uscc => "uscc",
+            Column::Name => "name",
+            Column::LegalRep => "legal_rep",
+            Column::TownshipCode => "township_code",
+            Column::Industry => "industry",
+            Column::Address => "address",
+            Column::Founded => "founded",
+            Column::Status => "status",
+        }
+    }
+
+    /// Accepted headers, in the form [`normalise_header`] produces.
+    const fn aliases(self) -> &'static [&'static str] {
+        match self {
+            Column::Uscc => &["统一社会信用代码", "uscc", "信用代码", "社会信用代码"],
+            Column::Name => &["名称", "name", "企业名称", "主体名称", "市场主体名称"],
+            Column::LegalRep => &[
+                "法定代表人",
+                "legalrep",
+                "经营者",
+                "负责人",
+                "法定代表人/负责人",
+                "法定代表人(负责人)",
+            ],
+            Column::TownshipCode => &["乡镇代码", "townshipcode"],
+            Column::Industry => &["行业门类", "industry"],
+            Column::Address => &["住所", "address", "地址", "经营场所"],
+            Column::Founded => &["成立日期", "founded", "注册日期"],
+            Column::Status => &["登记状态", "status"],
+        }
+    }
+
+    /// The column a header cell names, if any: case-, width- and spacing-insensitive,
+    /// so `Legal Rep`, `LEGAL_REP` and `法定代表人（负责人）` are all recognised.
+    #[must_use]
+    pub fn from_header(header: &str) -> Option<Column> {
+        let key = normalise_header(header);
+        Column::ALL
+            .into_iter()
+            .find(|column| column.aliases().contains(&key.as_str()))
+    }
+}
+
+/// Folds full-width ASCII to ASCII, lower-cases, and drops whitespace, `_` and `-`.
+fn normalise_header(header: &str) -> String {
+    header
+        .chars()
+        .map(|c| match c {
+            '\u{FF01}'..='\u{FF5E}' => char::from_u32(u32::from(c) - 0xFEE0).unwrap_or(c),
+            _ => c,
+        })
+        .filter(|&c| !c.is_whitespace() && c != '_' && c != '-' && c != '\u{FEFF}')
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
+}
+
+/// Why a roster file, or one of its rows, cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("无法读取文件“{}”：{source}", path.display())]
+    Io { path: PathBuf, source: io::Error },
+
+    #[error("不支持的文件类型“{0}”，请使用 CSV（.csv、.txt）或 Excel（.xlsx、.xlsm、.xls）文件")]
+    UnsupportedFormat(String),
+
+    /// The text is neither UTF-8 nor GB18030 (which includes GBK and GB2312).
+    #[error("无法识别文件编码：{0}")]
+    Encoding(&'static str),
+
+    #[error("无法读取 Excel 文件：{0}")]
+    Workbook(String),
+
+    #[error("文件中没有任何数据（找不到表头行）")]
+    Empty,
+
+    /// Labels of the missing required columns, in canonical order.
+    #[error("缺少必需的列：{}", .0.join("、"))]
+    MissingColumns(Vec<&'static str>),
+
+    /// Two header cells name the same roster column.
+    #[error("列“{first}”和列“{second}”都表示“{}”，请只保留一列", .column.label_zh())]
+    DuplicateColumn {
+        column: Column,
+        first: String,
+        second: String,
+    },
+
+    /// One record cannot be trusted; the caller rejects it and carries on with the next.
+    #[error("第{line}行：{reason}")]
+    MalformedRow {
+        line: u64,
+        /// The cells as read, for the rejects file.
+        original: Vec<String>,
+        reason: String,
+    },
+}
+
+/// The text of the known columns of one row, trimmed; optional columns that are absent or
+/// blank are `None`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RawFields {
+    pub uscc: String,
+    pub name: String,
+    pub legal_rep: String,
+    pub township_code: Option<String>,
+    pub industry: Option<String>,
+    pub address: Option<String>,
+    pub founded: Option<String>,
+    pub status: Option<String>,
+}
+
+/// One data row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceRow {
+    /// 1-based physical row of the file (a CSV line or a worksheet row); a header in the first
+    /// row is line 1, so this is the number a spreadsheet shows beside the row.
+    pub line: u64,
+    /// Every cell as read, untrimmed, including unknown columns.
+    pub original: Vec<String>,
+    pub fields: RawFields,
+}
+
+/// How a roster file is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    Workbook,
+}
+
+impl Format {
+    /// The format an extension stands for (case-insensitive).
+    #[must_use]
+    pub fn from_extension(extension: &str) -> Option<Format> {
+        match extension.to_ascii_lowercase().as_str() {
+            "csv" | "txt" => Some(Format::Csv),
+            "xlsx" | "xlsm" | "xls" => Some(Format::Workbook),
+            _ => None,
+        }
+    }
+}
+
+/// Where a column sits in the header row.
+#[derive(Debug, Clone, Copy, Default)]
+struct ColumnMap([Option<usize>; Column::ALL.len()]);
+
+impl ColumnMap {
+    fn from_headers(headers: &[String]) -> Result<ColumnMap, SourceError> {
+        let mut map = ColumnMap::default();
+        for (index, header) in headers.iter().enumerate() {
+            let Some(column) = Column::from_header(header) else {
+                continue;
+            };
+            if let Some(first) = map.get(column) {
+                return Err(SourceError::DuplicateColumn {
+                    column,
+                    first: headers[first].trim().to_owned(),
+                    second: header.trim().to_owned(),
+                });
+            }
+            map.0[column as usize] = Some(index);
+        }
+        let missing: Vec<&'static str> = Column::REQUIRED
+            .into_iter()
+            .filter(|&c| map.get(c).is_none())
+            .map(Column::label_zh)
+            .collect();
+        if missing.is_empty() {
+            Ok(map)
+        } else {
+            Err(SourceError::MissingColumns(missing))
+        }
+    }
+
+    fn get(&self, column: Column) -> Option<usize> {
+        self.0[column as usize]
+    }
+
+    fn has_any(headers: &[String]) -> bool {
+        headers.iter().any(|h| Column::from_header(h).is_some())
+    }
+}
+
+/// A record before column mapping.
+struct Record {
+    line: u64,
+    cells: Vec<String>,
+}
+
+impl Record {
+    fn is_blank(&self) -> bool {
+        self.cells.iter().all(|c| c.trim().is_empty())
+    }
+}
+
+/// CSV records from a decoded, in-memory buffer.
+struct CsvRecords {
+    reader: csv::Reader<io::Cursor<Vec<u8>>>,
+    record: csv::StringRecord,
+    failed: bool,
+}
+
+impl CsvRecords {
+    /// The physical line the current record starts on.
+    ///
+    /// The reader positions a record where the previous one ended, before the blank lines it
+    /// skips; step over those so the line matches what an editor shows.
+    fn record_line(&self) -> u64 {
+        let Some(position) = self.record.position() else {
+            return 0;
+        };
+        let buffer = self.reader.get_ref().get_ref();
+        let start = usize::try_from(position.byte()).unwrap_or(usize::MAX);
+        let blank_lines = buffer
+            .get(start..)
+            .unwrap_or_default()
+            .iter()
+            .take_while(|&&b| b == b'\n' || b == b'\r')
+            .filter(|&&b| b == b'\n')
+            .count();
+        position.line() + blank_lines as u64
+    }
+
+    fn next_record(&mut self) -> Option<Result<Record, SourceError>> {
+        if self.failed {
+            return None;
+        }
+        match self.reader.read_record(&mut self.record) {
+            Ok(false) => None,
+            Ok(true) => Some(Ok(Record {
+                line: self.record_line(),
+                cells: self.record.iter().map(str::to_owned).collect(),
+            })),
+            Err(error) => {
+                // The buffer is valid UTF-8 and the reader is flexible, so this is unexpected;
+                // stop rather than risk looping on a reader that no longer advances.
+                self.failed = true;
+                let line = error.position().map_or(0, csv::Position::line);
+                Some(Err(SourceError::MalformedRow {
+                    line,
+                    original: Vec::new(),
+                    reason: format!("CSV 格式错误：{error}"),
+                }))
+            }
+        }
+    }
+}
+
+/// Rows of the first worksheet.
+struct SheetRecords {
+    range: Range<Data>,
+    /// Physical row number of the range's first row minus one (the range skips leading blanks).
+    first_line: u64,
+    next: usize,
+}
+
+impl SheetRecords {
+    fn next_record(&mut self) -> Option<Record> {
+        let row = self.range.rows().nth(self.next)?;
+        let line = self.first_line + self.next as u64 + 1;
+        self.next += 1;
+        Some(Record {
+            line,
+            cells: row.iter().map(cell_text).collect(),
+        })
+    }
+}
+
+/// The text a worksheet cell shows, normalised for the row rules.
+fn cell_text(cell: &Data) -> String {
+    match cell {
+        Data::Empty => String::new(),
+        Data::String(s) => s.clone(),
+        Data::Int(i) => i.to_string(),
+        Data::Float(f) => float_text(*f),
+        Data::Bool(b) => if *b { "TRUE" } else { "FALSE" }.to_owned(),
+        Data::DateTime(dt) if dt.is_datetime() => {
+            let (y, m, d, hh, mm, ss, _) = dt.to_ymd_hms_milli();
+            if (hh, mm, ss) == (0, 0, 0) {
+                format!("{y:04}-{m:02}-{d:02}")
+            } else {
+                format!("{y:04}-{m:02}-{d:02} {hh:02}:{mm:02}:{ss:02}")
+            }
+        }
+        Data::DateTime(duration) => float_text(duration.as_f64()),
+        Data::DateTimeIso(s) => s.strip_suffix("T00:00:00").unwrap_or(s).to_owned(),
+        Data::DurationIso(s) => s.clone(),
+        Data::Error(e) => e.to_string(),
+    }
+}
+
+/// Whole numbers without `.0`, so a township code typed as a number reads `220322100`.
+fn float_text(f: f64) -> String {
+    // Beyond 2^53 an f64 is no longer an exact integer; show what Excel stored.
+    if f.fract() == 0.0 && f.abs() < 9_007_199_254_740_992.0 {
+        format!("{f:.0}")
+    } else {
+        f.to_string()
+    }
+}
+
+enum Records {
+    Csv(CsvRecords),
+    Sheet(SheetRecords),
+}
+
+impl Records {
+    fn next_record(&mut self) -> Option<Result<Record, SourceError>> {
+        match self {
+            Records::Csv(csv) => csv.next_record(),
+            Records::Sheet(sheet) => sheet.next_record().map(Ok),
+        }
+    }
+
+    /// The next record with at least one non-blank cell.
+    fn next_non_blank(&mut self) -> Option<Result<Record, SourceError>> {
+        loop {
+            match self.next_record()? {
+                Ok(record) if record.is_blank() => continue,
+                other => return Some(other),
+            }
+        }
+    }
+}
+
+/// An open roster file: its header, and an iterator over its data rows.
+pub struct RosterFile {
+    records: Records,
+    headers: Vec<String>,
+    columns: ColumnMap,
+    encoding: &'static str,
+    row_count_hint: Option<u64>,
+}
+
+impl fmt::Debug for RosterFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RosterFile")
+            .field("headers", &self.headers)
+            .field("encoding", &self.encoding)
+            .field("row_count_hint", &self.row_count_hint)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RosterFile {
+    /// Opens a roster, choosing the format by extension (`.csv`/`.txt`, `.xlsx`/`.xlsm`/`.xls`).
+    ///
+    /// # Errors
+    /// The file cannot be read, its format or encoding is not supported, or its header lacks a
+    /// required column or names one twice.
+    pub fn open(path: &Path) -> Result<RosterFile, SourceError> {
+        let extension = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+        let format = Format::from_extension(extension)
+            .ok_or_else(|| SourceError::UnsupportedFormat(format!(".{extension}")))?;
+        let bytes = std::fs::read(path).map_err(|source| SourceError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        RosterFile::from_bytes(bytes, format)
+    }
+
+    /// Reads a roster already in memory (an upload, a test).
+    ///
+    /// A "CSV" whose bytes are really a workbook (a renamed `.xlsx`) is read as a workbook:
+    /// the content is unambiguous, and refusing it would only puzzle the user.
+    ///
+    /// # Errors
+    /// As [`RosterFile::open`].
+    pub fn from_bytes(bytes: Vec<u8>, format: Format) -> Result<RosterFile, SourceError> {
+        const ZIP_MAGIC: &[u8] = b"PK\x03\x04";
+        const OLE_MAGIC: &[u8] = b"\xD0\xCF\x11\xE0";
+        if format == Format::Workbook
+            || bytes.starts_with(ZIP_MAGIC)
+            || bytes.starts_with(OLE_MAGIC)
+        {
+            RosterFile::from_workbook(&bytes)
+        } else {
+            RosterFile::from_csv(bytes)
+        }
+    }
+
+    fn from_csv(mut bytes: Vec<u8>) -> Result<RosterFile, SourceError> {
+        const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+        if bytes.starts_with(b"\xFF\xFE") || bytes.starts_with(b"\xFE\xFF") {
+            return Err(SourceError::Encoding(
+                "文件是 UTF-16 编码（Excel 的“Unicode 文本”），请另存为“CSV UTF-8（逗号分隔）”",
+            ));
+        }
+        if bytes.starts_with(UTF8_BOM) {
+            bytes.drain(..UTF8_BOM.len());
+        }
+        let (text, encoding) = if std::str::from_utf8(&bytes).is_ok() {
+            (bytes, "UTF-8")
+        } else {
+            // GB18030 is a superset of GBK and GB2312, the encodings of Excel's "CSV (逗号分隔)"
+            // on a Chinese Windows. Any undecodable byte fails the whole file: guessing on
+            // would put mojibake names into the roster.
+            let decoded = encoding_rs::GB18030
+                .decode_without_bom_handling_and_without_replacement(&bytes)
+                .ok_or(SourceError::Encoding(
+                    "既不是 UTF-8，也不是 GBK/GB18030，请另存为“CSV UTF-8（逗号分隔）”",
+                ))?;
+            let decoded = match decoded {
+                Cow::Borrowed(s) => s.to_owned(),
+                Cow::Owned(s) => s,
+            };
+            (decoded.into_bytes(), "GB18030")
+        };
+        let physical_lines = count_lines(&text);
+        let reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            // Ragged rows are judged per row below, not fatal for the file.
+            .flexible(true)
+            .from_reader(io::Cursor::new(text));
+        let records = Records::Csv(CsvRecords {
+            reader,
+            record: csv::StringRecord::new(),
+            failed: false,
+        });
+        RosterFile::with_header(records, encoding, |header_line| {
+            physical_lines.saturating_sub(header_line)
+        })
+    }
+
+    fn from_workbook(bytes: &[u8]) -> Result<RosterFile, SourceError> {
+        let mut workbook = calamine::open_workbook_auto_from_rs(io::Cursor::new(bytes))
+            .map_err(|e| SourceError::Workbook(e.to_string()))?;
+        let range = workbook
+            .worksheet_range_at(0)
+            .ok_or_else(|| SourceError::Workbook("工作簿中没有工作表".to_owned()))?
+            .map_err(|e| SourceError::Workbook(e.to_string()))?;
+        let first_line = range.start().map_or(0, |(row, _)| u64::from(row));
+        let last_line = first_line + range.height() as u64;
+        let records = Records::Sheet(SheetRecords {
+            range,
+            first_line,
+            next: 0,
+        });
+        RosterFile::with_header(records, "workbook", |header_line| {
+            last_line.saturating_sub(header_line)
+        })
+    }
+
+    /// Finds the header among the first rows (title lines above it are skipped) and maps it.
+    fn with_header(
+        mut records: Records,
+        encoding: &'static str,
+        rows_after: impl FnOnce(u64) -> u64,
+    ) -> Result<RosterFile, SourceError> {
+        let mut first = None;
+        let mut header = None;
+        for _ in 0..MAX_TITLE_ROWS {
+            let Some(record) = records.next_non_blank().transpose()? else {
+                break;
+            };
+            if ColumnMap::has_any(&record.cells) {
+                header = Some(record);
+                break;
+            }
+            first.get_or_insert(record);
+        }
+        // Without any known header, report against the first row: the usual mistake is a
+        // file whose header is simply wrong, not one with ten title lines.
+        let header = header.or(first).ok_or(SourceError::Empty)?;
+        let columns = ColumnMap::from_headers(&header.cells)?;
+        Ok(RosterFile {
+            records,
+            row_count_hint: Some(rows_after(header.line)),
+            headers: header.cells,
+            columns,
+            encoding,
+        })
+    }
+
+    /// The header cells as read.
+    #[must_use]
+    pub fn headers(&self) -> &[String] {
+        &self.headers
+    }
+
+    /// `"UTF-8"` or `"GB18030"` for CSV (GB18030 covers GBK); `"workbook"` for Excel files.
+    #[must_use]
+    pub fn encoding(&self) -> &'static str {
+        self.encoding
+    }
+
+    /// Roughly how many data rows follow the header, for a progress bar (blank rows and
+    /// multi-line cells make it an overestimate).
+    #[must_use]
+    pub fn row_count_hint(&self) -> Option<u64> {
+        self.row_count_hint
+    }
+
+    fn to_row(
+        &self,
+        record: Record,
+        multiline_is_suspicious: bool,
+    ) -> Result<SourceRow, SourceError> {
+        if let Some(reason) = self.malformation(&record, multiline_is_suspicious) {
+            return Err(SourceError::MalformedRow {
+                line: record.line,
+                original: record.cells,
+                reason,
+            });
+        }
+        let text = |column: Column| -> &str {
+            self.columns
+                .get(column)
+                .and_then(|i| record.cells.get(i))
+                .map_or("", |cell| cell.trim())
+        };
+        let optional = |column: Column| {
+            Some(text(column))
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+        };
+        let fields = RawFields {
+            uscc: text(Column::Uscc).to_owned(),
+            name: text(Column::Name).to_owned(),
+            legal_rep: text(Column::LegalRep).to_owned(),
+            township_code: optional(Column::TownshipCode),
+            industry: optional(Column::Industry),
+            address: optional(Column::Address),
+            founded: optional(Column::Founded),
+            status: optional(Column::Status),
+        };
+        Ok(SourceRow {
+            line: record.line,
+            original: record.cells,
+            fields,
+        })
+    }
+
+    /// Why a record's cells cannot be trusted to sit under the right headers, if they can't.
+    fn malformation(&self, record: &Record, multiline_is_suspicious: bool) -> Option<String> {
+        let width = self.headers.len();
+        let surplus = record.cells.get(width..).unwrap_or_default();
+        if surplus.iter().any(|c| !c.trim().is_empty()) {
+            return Some(format!(
+                "有{}个单元格，比表头多{}个（可能是某个单元格中有未加引号的逗号）",
+                record.cells.len(),
+                record.cells.len() - width
+            ));
+        }
+        // A stray quote in a CSV makes the parser swallow the following lines into one cell.
+        // A known column never legitimately holds a line break, so one is a reliable sign.
+        if multiline_is_suspicious {
+            for column in Column::ALL {
+                let Some(cell) = self.columns.get(column).and_then(|i| record.cells.get(i)) else {
+                    continue;
+                };
+                if cell.contains(['\n', '\r']) {
+                    let breaks: usize = record.cells.iter().map(|c| c.matches('\n').count()).sum();
+                    return Some(format!(
+                        "“{}”列中有换行，可能是引号不成对，第{}–{}行被并成了一行",
+                        column.label_zh(),
+                        record.line,
+                        record.line + breaks as u64
+                    ));
+                }
+            }
+        }
+        None
+    }
+}
+
+impl Iterator for RosterFile {
+    type Item = Result<SourceRow, SourceError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let multiline_is_suspicious = matches!(self.records, Records::Csv(_));
+        let record = match self.records.next_non_blank()? {
+            Ok(record) => record,
+            Err(error) => return Some(Err(error)),
+        };
+        Some(self.to_row(record, multiline_is_suspicious))
+    }
+}
+
+/// Physical lines in a buffer, counting a last line without a line break.
+fn count_lines(text: &[u8]) -> u64 {
+    let breaks = text.iter().filter(|&&b| b == b'\n').count() as u64;
+    breaks + u64::from(text.last().is_some_and(|&b| b != b'\n'))
+}
+
+#[cfg(test)]
+mod tests {
+    use calamine::{CellErrorType, ExcelDateTime, ExcelDateTimeType};
+
+    use super::*;
+
+    fn fixture(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/roster")
+            .join(name)
+    }
+
+    fn csv(text: &str) -> Result<RosterFile, SourceError> {
+        RosterFile::from_bytes(text.as_bytes().to_vec(), Format::Csv)
+    }
+
+    fn rows(file: RosterFile) -> Vec<SourceRow> {
+        file.collect::<Result<_, _>>().unwrap()
+    }
+
+    fn only_row(text: &str) -> SourceRow {
+        let mut rows = rows(csv(text).unwrap());
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        rows.remove(0)
+    }
+
+    #[test]
+    fn utf8_bom_gbk_and_xlsx_fixtures_read_the_same_rows() {
+        let expected_first = RawFields {
+            uscc: "91220322MA0Y3K2B1F".into(),
+            name: "梨树县丰收农业机械有限公司".into(),
+            legal_rep: "张伟".into(),
+            township_code: Some("220322100".into()),
+            industry: Some("C".into()),
+            address: Some("吉林省四平市梨树县梨树镇中心街18号".into()),
+            founded: Some("2015-03-08".into()),
+            status: Some("存续".into()),
+        };
+        let reference = RosterFile::open(&fixture("roster-utf8.csv")).unwrap();
+        let headers = reference.headers().to_vec();
+        let reference = rows(reference);
+        assert_eq!(reference.len(), 3);
+        assert_eq!(reference[0].fields, expected_first);
+        // Physical lines: the blank line 4 is skipped, not renumbered.
+        assert_eq!(
+            reference.iter().map(|r| r.line).collect::<Vec<_>>(),
+            [2, 3, 5]
+        );
+        assert_eq!(
+            reference[1].fields.address.as_deref(),
+            Some("吉林省四平市梨树县郭家店镇，站前路3号, 一楼")
+        );
+        assert_eq!(reference[2].fields.township_code, None);
+
+        for (name, encoding) in [
+            ("roster-utf8.csv", "UTF-8"),
+            ("roster-bom.csv", "UTF-8"),
+            ("roster-gbk.csv", "GB18030"),
+            ("roster.xlsx", "workbook"),
+        ] {
+            let file = RosterFile::open(&fixture(name)).unwrap();
+            assert_eq!(file.encoding(), encoding, "{name}");
+            assert_eq!(file.headers(), headers, "{name}");
+            assert_eq!(file.row_count_hint(), Some(4), "{name}");
+            assert_eq!(rows(file), reference, "{name}");
+        }
+    }
+
+    #[test]
+    fn xlsx_numbers_and_dates_read_as_the_text_a_person_sees() {
+        // In the workbook the township code and capital are numbers, the founded date a date.
+        let rows = rows(RosterFile::open(&fixture("roster.xlsx")).unwrap());
+        assert_eq!(rows[0].original[3], "220322100");
+        assert_eq!(rows[0].original[6], "2015-03-08");
+        assert_eq!(rows[0].original[8], "500");
+        assert_eq!(rows[1].original[8], "12.5");
+        assert_eq!(rows[2].fields.founded.as_deref(), Some("2012-06-30"));
+    }
+
+    #[test]
+    fn worksheet_cells_convert_to_text() {
+        let date = |serial| {
+            Data::DateTime(ExcelDateTime::new(
+                serial,
+                ExcelDateTimeType::DateTime,
+                false,
+            ))
+        };
+        let cases = [
+            (Data::Float(220_322_100.0), "220322100"),
+            (Data::Float(-3.0), "-3"),
+            (Data::Float(1.5), "1.5"),
+            (Data::Float(9.122_032_2e17), "912203220000000000"),
+            (Data::Int(42), "42"),
+            (Data::Bool(true), "TRUE"),
+            (Data::Empty, ""),
+            (Data::String(" 原样 ".into()), " 原样 "),
+            (date(42_071.0), "2015-03-08"),
+            (date(42_071.5), "2015-03-08 12:00:00"),
+            (
+                Data::DateTimeIso("2015-03-08T00:00:00".into()),
+                "2015-03-08",
+            ),
+            (
+                Data::DateTimeIso("2015-03-08T10:30:00".into()),
+                "2015-03-08T10:30:00",
+            ),
+            (Data::Error(CellErrorType::NA), "#N/A"),
+        ];
+        for (cell, text) in cases {
+            assert_eq!(cell_text(&cell), text, "{cell:?}");
+        }
+    }
+
+    #[test]
+    fn a_workbook_saved_as_csv_by_name_is_still_read_as_a_workbook() {
+        let bytes = std::fs::read(fixture("roster.xlsx")).unwrap();
+        let file = RosterFile::from_bytes(bytes, Format::Csv).unwrap();
+        assert_eq!(file.encoding(), "workbook");
+        assert_eq!(rows(file).len(), 3);
+    }
+
+    #[test]
+    fn every_header_alias_maps_to_its_column() {
+        for column in Column::ALL {
+            let mut spellings: Vec<String> =
+                column.aliases().iter().map(|&a| a.to_owned()).collect();
+            spellings.push(column.code().to_uppercase());
+            spellings.push(format!(" {} ", column.label_zh()));
+            for alias in spellings {
+                // Pad with the canonical required columns the alias does not cover.
+                let mut headers = vec![alias.clone()];
+                let mut cells = vec!["值".to_owned()];
+                for required in Column::REQUIRED.into_iter().filter(|&r| r != column) {
+                    headers.push(required.code().to_owned());
+                    cells.push("x".to_owned());
+                }
+                let row = only_row(&format!("{}\n{}\n", headers.join(","), cells.join(",")));
+                let f = &row.fields;
+                let value = match column {
+                    Column::Uscc => Some(&f.uscc),
+                    Column::Name => Some(&f.name),
+                    Column::LegalRep => Some(&f.legal_rep),
+                    Column::TownshipCode => f.township_code.as_ref(),
+                    Column::Industry => f.industry.as_ref(),
+                    Column::Address => f.address.as_ref(),
+                    Column::Founded => f.founded.as_ref(),
+                    Column::Status => f.status.as_ref(),
+                };
+                assert_eq!(value.map(String::as_str), Some("值"), "header {alias:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn headers_match_regardless_of_case_width_and_spacing() {
+        for header in [
+            "Legal Rep",
+            "LEGAL-REP",
+            "legal_rep",
+            "法定代表人（负责人）",
+            "法定代表人 / 负责人",
+        ] {
+            assert_eq!(
+                Column::from_header(header),
+                Some(Column::LegalRep),
+                "{header}"
+            );
+        }
+        assert_eq!(
+            Column::from_header("\u{FEFF}统一社会信用代码"),
+            Some(Column::Uscc)
+        );
+        assert_eq!(Column::from_header("注册资本"), None);
+    }
+
+    #[test]
+    fn missing_required_columns_are_named_in_chinese() {
+        let error = csv("名称,住所\n某店,某地\n").unwrap_err();
+        assert!(
+            matches!(&error, SourceError::MissingColumns(m) if m == &["统一社会信用代码", "法定代表人"])
+        );
+        assert_eq!(
+            error.to_string(),
+            "缺少必需的列：统一社会信用代码、法定代表人"
+        );
+    }
+
+    #[test]
+    fn a_header_without_any_known_column_lacks_all_three() {
+        let error = csv("a,b\n1,2\n").unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "缺少必需的列：统一社会信用代码、名称、法定代表人"
+        );
+    }
+
+    #[test]
+    fn a_column_named_twice_is_an_error() {
+        let error = csv("uscc,名称,企业名称,legal_rep\n").unwrap_err();
+        assert!(matches!(
+            error,
+            SourceError::DuplicateColumn {
+                column: Column::Name,
+                ..
+            }
+        ));
+        assert_eq!(
+            error.to_string(),
+            "列“名称”和列“企业名称”都表示“名称”，请只保留一列"
+        );
+    }
+
+    #[test]
+    fn unknown_columns_are_kept_in_original_but_ignored() {
+        let row = only_row("备注,uscc,name,legal_rep,注册资本\n随便,A,B,C,100\n");
+        assert_eq!(row.original, ["随便", "A", "B", "C", "100"]);
+        assert_eq!(row.fields.uscc, "A");
+        assert_eq!(row.fields.legal_rep, "C");
+    }
+
+    #[test]
+    fn cells_are_trimmed_in_fields_but_kept_as_read_in_original() {
+        let row = only_row("uscc,name,legal_rep,address\n A ,\u{3000}某店\u{3000}, 张三 ,  \n");
+        assert_eq!(
+            row.original,
+            [" A ", "\u{3000}某店\u{3000}", " 张三 ", "  "]
+        );
+        assert_eq!(row.fields.uscc, "A");
+        assert_eq!(row.fields.name, "某店");
+        assert_eq!(row.fields.legal_rep, "张三");
+        assert_eq!(row.fields.address, None, "a blank optional cell is absent");
+    }
+
+    #[test]
+    fn title_rows_above_the_header_are_skipped() {
+        let file =
+            csv("梨树县市场主体名录,,\n\n导出日期：2024-05-01,,\nuscc,name,legal_rep\nA,B,C\n")
+                .unwrap();
+        assert_eq!(file.headers(), ["uscc", "name", "legal_rep"]);
+        assert_eq!(file.row_count_hint(), Some(1));
+        let rows = rows(file);
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].line, 5);
+    }
+
+    #[test]
+    fn blank_records_are_skipped_and_lines_stay_physical() {
+        let rows = rows(csv("uscc,name,legal_rep\n,,\n\nA,B,C\r\n , ,\nD,E,F").unwrap());
+        assert_eq!(rows.iter().map(|r| r.line).collect::<Vec<_>>(), [4, 6]);
+        assert_eq!(
+            rows[1].fields.uscc, "D",
+            "a last line without a break is read"
+        );
+    }
+
+    #[test]
+    fn short_rows_read_missing_cells_as_empty() {
+        let row = only_row("uscc,name,legal_rep,address\nA,B\n");
+        assert_eq!(row.original, ["A", "B"]);
+        assert_eq!(row.fields.legal_rep, "");
+        assert_eq!(row.fields.address, None);
+    }
+
+    #[test]
+    fn a_row_with_surplus_cells_is_malformed_and_reading_goes_on() {
+        let mut file = csv("uscc,name,legal_rep\nA,某店,北京,朝阳,张三\nD,E,F\nG,H,I,,\n").unwrap();
+        let Some(Err(SourceError::MalformedRow {
+            line,
+            original,
+            reason,
+        })) = file.next()
+        else {
+            panic!("expected a malformed row");
+        };
+        assert_eq!(line, 2);
+        assert_eq!(original, ["A", "某店", "北京", "朝阳", "张三"]);
+        assert_eq!(
+            reason,
+            "有5个单元格，比表头多2个（可能是某个单元格中有未加引号的逗号）"
+        );
+        assert_eq!(file.next().unwrap().unwrap().fields.uscc, "D");
+        // Trailing empty cells, as Excel writes them, are harmless.
+        assert_eq!(
+            file.next().unwrap().unwrap().original,
+            ["G", "H", "I", "", ""]
+        );
+        assert!(file.next().is_none());
+    }
+
+    #[test]
+    fn an_unbalanced_quote_is_reported_instead_of_swallowing_rows_silently() {
+        let mut file = csv("uscc,name,legal_rep\nA,\"某店,张三\nD,E,F\nG,H,I\n").unwrap();
+        let error = file.next().unwrap().unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "第2行：“名称”列中有换行，可能是引号不成对，第2–5行被并成了一行"
+        );
+        assert!(file.next().is_none());
+    }
+
+    #[test]
+    fn a_line_break_inside_an_unknown_quoted_column_is_fine() {
+        let row = only_row("uscc,name,legal_rep,备注\nA,B,C,\"两行\n备注\"\n");
+        assert_eq!(row.original[3], "两行\n备注");
+    }
+
+    #[test]
+    fn text_in_neither_utf8_nor_gb18030_is_refused() {
+        let bytes = b"uscc,name,legal_rep\nA,\xFF\xFF,C\n".to_vec();
+        let error = RosterFile::from_bytes(bytes, Format::Csv).unwrap_err();
+        assert!(matches!(error, SourceError::Encoding(_)));
+        assert!(
+            error
+                .to_string()
+                .starts_with("无法识别文件编码：既不是 UTF-8")
+        );
+    }
+
+    #[test]
+    fn utf16_text_is_refused_with_advice() {
+        let bytes = b"\xFF\xFEu\0s\0c\0c\0".to_vec();
+        let error = RosterFile::from_bytes(bytes, Format::Csv).unwrap_err();
+        assert!(
+            error.to_string().contains("CSV UTF-8（逗号分隔）"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn an_empty_file_has_no_header() {
+        for text in ["", "\u{FEFF}", "\n\n", ",,,\n"] {
+            assert!(matches!(csv(text), Err(SourceError::Empty)), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn formats_are_chosen_by_extension() {
+        assert_eq!(Format::from_extension("CSV"), Some(Format::Csv));
+        assert_eq!(Format::from_extension("txt"), Some(Format::Csv));
+        assert_eq!(Format::from_extension("xlsm"), Some(Format::Workbook));
+        assert_eq!(Format::from_extension("xls"), Some(Format::Workbook));
+        let error = RosterFile::open(Path::new("名录.docx")).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "不支持的文件类型“.docx”，请使用 CSV（.csv、.txt）或 Excel（.xlsx、.xlsm、.xls）文件"
+        );
+    }
+
+    #[test]
+    fn an_unreadable_file_names_its_path() {
+        let error = RosterFile::open(Path::new("/nonexistent/名录.csv")).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("无法读取文件“/nonexistent/名录.csv”："),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_corrupt_workbook_is_an_error_not_a_panic() {
+        let error =
+            RosterFile::from_bytes(b"PK\x03\x04garbage".to_vec(), Format::Workbook).unwrap_err();
+        assert!(
+            error.to_string().starts_with("无法读取 Excel 文件："),
+            "{error}"
+        );
+    }
+}

@@ -1,0 +1,326 @@
+//! The market-entity roster: bulk upsert from imports and look-ups for the public search.
+
+use std::fmt::Write as _;
+
+use sqlx::{PgPool, SqlitePool};
+
+use crate::domain::uscc::Uscc;
+use crate::on_pool;
+use crate::roster::row::RosterEntry;
+
+use super::{Context, Db, StoreError, WritePool, like_escape};
+
+const COLUMNS: &str =
+    "uscc, name, kind, legal_rep, county_code, township_code, industry, address, founded, status";
+const COLUMN_COUNT: usize = 10;
+
+/// Only rows whose data differ are touched, so importing the same file twice changes nothing
+/// (not even `updated_at`), and `rows_affected` counts real inserts and changes.
+const UPSERT_TAIL: &str = r#"
+ ON CONFLICT (uscc) DO UPDATE SET
+   name = excluded.name, kind = excluded.kind, legal_rep = excluded.legal_rep,
+   county_code = excluded.county_code, township_code = excluded.township_code,
+   industry = excluded.industry, address = excluded.address, founded = excluded.founded,
+   status = excluded.status, updated_at = excluded.updated_at
+ WHERE (entities.name, entities.kind, entities.legal_rep, entities.county_code,
+        entities.township_code, entities.industry, entities.address, entities.founded,
+        entities.status)
+   IS DISTINCT FROM
+       (excluded.name, excluded.kind, excluded.legal_rep, excluded.county_code,
+        excluded.township_code, excluded.industry, excluded.address, excluded.founded,
+        excluded.status)"#;
+
+/// Rows per multi-row `INSERT` on SQLite: 4,000 bound values, far below its 32,766 limit.
+const SQLITE_ROWS_PER_STATEMENT: usize = 400;
+
+/// Inserts or updates `entries` in ONE transaction; returns how many rows were inserted or
+/// changed. The caller removes duplicate USCCs inside a batch (the roster validator does).
+pub async fn upsert_batch(db: &Db, entries: &[RosterEntry]) -> Result<u64, StoreError> {
+    if entries.is_empty() {
+        return Ok(0);
+    }
+    match db {
+        Db::Sqlite(pool) => upsert_sqlite(pool, entries).await,
+        Db::Postgres(pool) => upsert_postgres(pool, entries).await,
+    }
+}
+
+fn multi_row_upsert_sql(rows: usize) -> String {
+    let mut sql = String::with_capacity(64 + rows * 48 + UPSERT_TAIL.len());
+    let _ = write!(sql, "INSERT INTO entities ({COLUMNS}) VALUES ");
+    for r in 0..rows {
+        sql.push_str(if r == 0 { "(" } else { ", (" });
+        for c in 0..COLUMN_COUNT {
+            let _ = write!(
+                sql,
+                "{}${}",
+                if c == 0 { "" } else { ", " },
+                r * COLUMN_COUNT + c + 1
+            );
+        }
+        sql.push(')');
+    }
+    sql.push_str(UPSERT_TAIL);
+    sql
+}
+
+async fn upsert_sqlite(pool: &SqlitePool, entries: &[RosterEntry]) -> Result<u64, StoreError> {
+    let full_sql = multi_row_upsert_sql(SQLITE_ROWS_PER_STATEMENT);
+    let mut tx = pool
+        .begin_write()
+        .await
+        .context("starting a roster batch")?;
+    let mut changed = 0;
+    for chunk in entries.chunks(SQLITE_ROWS_PER_STATEMENT) {
+        let tail_sql;
+        let sql = if chunk.len() == SQLITE_ROWS_PER_STATEMENT {
+            full_sql.as_str()
+        } else {
+            tail_sql = multi_row_upsert_sql(chunk.len());
+            tail_sql.as_str()
+        };
+        let mut query = sqlx::query(sql);
+        for e in chunk {
+            query = query
+                .bind(e.uscc.as_str())
+                .bind(&e.name)
+                .bind(e.kind.as_str())
+                .bind(&e.legal_rep)
+                .bind(&e.county_code)
+                .bind(&e.township_code)
+                .bind(e.industry.map(String::from))
+                .bind(&e.address)
+                .bind(e.founded)
+                .bind(e.status.as_str());
+        }
+        changed += query
+            .execute(&mut *tx)
+            .await
+            .context("upserting roster rows")?
+            .rows_affected();
+    }
+    tx.commit().await.context("committing a roster batch")?;
+    Ok(changed)
+}
+
+/// PostgreSQL: `COPY` the batch into a temporary table, then one set-based upsert. Binding
+/// values row by row is several times slower than `COPY` at a million rows.
+async fn upsert_postgres(pool: &PgPool, entries: &[RosterEntry]) -> Result<u64, StoreError> {
+    let mut tx = pool
+        .begin_write()
+        .await
+        .context("starting a roster batch")?;
+    sqlx::query(
+        "CREATE TEMPORARY TABLE entities_staging (
+            uscc TEXT, name TEXT, kind TEXT, legal_rep TEXT, county_code TEXT,
+            township_code TEXT, industry TEXT, address TEXT, founded DATE, status TEXT
+         ) ON COMMIT DROP",
+    )
+    .execute(&mut *tx)
+    .await
+    .context("creating the roster staging table")?;
+
+    let mut buf = String::with_capacity(entries.len() * 160);
+    for e in entries {
+        let founded = e.founded.map(|d| d.to_string());
+        let industry = e.industry.map(String::from);
+        let fields: [Option<&str>; COLUMN_COUNT] = [
+            Some(e.uscc.as_str()),
+            Some(&e.name),
+            Some(e.kind.as_str()),
+            Some(&e.legal_rep),
+            Some(&e.county_code),
+            e.township_code.as_deref(),
+            industry.as_deref(),
+            e.address.as_deref(),
+            founded.as_deref(),
+            Some(e.status.as_str()),
+        ];
+        push_copy_csv_line(&mut buf, &fields);
+    }
+    let mut copy = tx
+        .copy_in_raw(&format!(
+            "COPY entities_staging ({COLUMNS}) FROM STDIN (FORMAT csv)"
+        ))
+        .await
+        .context("starting COPY of roster rows")?;
+    copy.send(buf.into_bytes())
+        .await
+        .context("sending roster rows")?;
+    copy.finish()
+        .await
+        .context("finishing COPY of roster rows")?;
+
+    let changed = sqlx::query(&format!(
+        "INSERT INTO entities ({COLUMNS}) SELECT {COLUMNS} FROM entities_staging {UPSERT_TAIL}"
+    ))
+    .execute(&mut *tx)
+    .await
+    .context("upserting staged roster rows")?
+    .rows_affected();
+    tx.commit().await.context("committing a roster batch")?;
+    Ok(changed)
+}
+
+/// One line of PostgreSQL `COPY … (FORMAT csv)`: `None` is an unquoted empty field (NULL),
+/// every value is quoted so an empty string stays an empty string.
+fn push_copy_csv_line(buf: &mut String, fields: &[Option<&str>]) {
+    for (i, field) in fields.iter().enumerate() {
+        if i > 0 {
+            buf.push(',');
+        }
+        if let Some(value) = field {
+            buf.push('"');
+            for c in value.chars() {
+                if c == '"' {
+                    buf.push('"');
+                }
+                buf.push(c);
+            }
+            buf.push('"');
+        }
+    }
+    buf.push('\n');
+}
+
+/// An entity as shown in search results.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct EntitySummary {
+    pub uscc: String,
+    pub name: String,
+    pub kind: String,
+    pub legal_rep: String,
+    pub county_code: String,
+    pub township_code: Option<String>,
+    pub status: String,
+}
+
+/// How a search term is matched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SearchTerm {
+    /// A complete, valid USCC.
+    Uscc(Uscc),
+    /// The start of a USCC (letters and digits only, at least 4).
+    UsccPrefix(String),
+    /// Part of the entity's name.
+    Name(String),
+}
+
+impl SearchTerm {
+    /// `None` for a blank query.
+    pub fn parse(q: &str) -> Option<SearchTerm> {
+        let q = q.trim();
+        if q.is_empty() {
+            return None;
+        }
+        if let Ok(uscc) = Uscc::parse(q) {
+            return Some(SearchTerm::Uscc(uscc));
+        }
+        let compact: String = q.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
+        if compact.len() >= 4
+            && compact.len() <= 18
+            && compact.bytes().all(|b| b.is_ascii_alphanumeric())
+        {
+            return Some(SearchTerm::UsccPrefix(compact.to_ascii_uppercase()));
+        }
+        Some(SearchTerm::Name(q.chars().take(50).collect()))
+    }
+}
+
+/// The `LIKE` prefix of county codes inside a jurisdiction: `220322` → `220322`, `220300` →
+/// `2203`, `220000` → `22`.
+pub fn county_prefix(jurisdiction: &str) -> &str {
+    let mut prefix = jurisdiction;
+    while prefix.len() > 2 && prefix.ends_with("00") {
+        prefix = &prefix[..prefix.len() - 2];
+    }
+    prefix
+}
+
+/// Entities inside `jurisdiction` matching `term`, by name; at most `limit`.
+pub async fn search(
+    db: &Db,
+    jurisdiction: &str,
+    term: &SearchTerm,
+    limit: u32,
+) -> Result<Vec<EntitySummary>, StoreError> {
+    let (condition, value) = match term {
+        SearchTerm::Uscc(uscc) => ("uscc = $2", uscc.as_str().to_owned()),
+        SearchTerm::UsccPrefix(p) => ("uscc LIKE $2 ESCAPE '\\'", format!("{}%", like_escape(p))),
+        SearchTerm::Name(n) => ("name LIKE $2 ESCAPE '\\'", format!("%{}%", like_escape(n))),
+    };
+    let sql = format!(
+        "SELECT uscc, name, kind, legal_rep, county_code, township_code, status
+         FROM entities
+         WHERE county_code LIKE $1 AND {condition}
+         ORDER BY length(name), name, uscc
+         LIMIT $3"
+    );
+    let scope = format!("{}%", county_prefix(jurisdiction));
+    let rows = on_pool!(db, |pool| {
+        sqlx::query_as::<_, EntitySummary>(&sql)
+            .bind(&scope)
+            .bind(&value)
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await
+            .context("searching entities")?
+    });
+    Ok(rows)
+}
+
+pub async fn count(db: &Db) -> Result<i64, StoreError> {
+    let n: i64 = on_pool!(db, |pool| {
+        sqlx::query_scalar("SELECT COUNT(*) FROM entities")
+            .fetch_one(pool)
+            .await
+            .context("counting entities")?
+    });
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn multi_row_sql_numbers_placeholders_across_rows() {
+        let sql = multi_row_upsert_sql(2);
+        assert!(
+            sql.contains("($1, $2, $3, $4, $5, $6, $7, $8, $9, $10), ($11,"),
+            "{sql}"
+        );
+        assert!(sql.contains("$20)"));
+        assert!(!sql.contains("$21"));
+    }
+
+    #[test]
+    fn copy_csv_quotes_values_and_leaves_null_empty() {
+        let mut buf = String::new();
+        push_copy_csv_line(&mut buf, &[Some("a\"b"), None, Some(""), Some("x,y")]);
+        assert_eq!(buf, "\"a\"\"b\",,\"\",\"x,y\"\n");
+    }
+
+    #[test]
+    fn county_prefix_drops_trailing_zero_pairs() {
+        assert_eq!(county_prefix("220322"), "220322");
+        assert_eq!(county_prefix("220300"), "2203");
+        assert_eq!(county_prefix("220000"), "22");
+        assert_eq!(county_prefix("100000"), "10");
+    }
+
+    #[test]
+    fn search_terms_are_classified() {
+        assert_eq!(SearchTerm::parse("  "), None);
+        assert!(
+            matches!(SearchTerm::parse("91220322"), Some(SearchTerm::UsccPrefix(p)) if p == "91220322")
+        );
+        assert!(
+            matches!(SearchTerm::parse("梨树 粮食"), Some(SearchTerm::Name(n)) if n == "梨树 粮食")
+        );
+        assert!(matches!(
+            SearchTerm::parse("abc"),
+            Some(SearchTerm::Name(_))
+        ));
+    }
+}

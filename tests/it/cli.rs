@@ -1,0 +1,245 @@
+//! The `xinyidai` binary itself: commands, output contract, signals, interruption.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use xinyidai::config::DatabaseUrl;
+use xinyidai::store::{self, Db};
+
+use crate::helpers::{TempDir, engine_is_postgres, fresh_database};
+use crate::import::{entities, row_of, write_csv};
+
+fn xinyidai(database_url: &str) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_xinyidai"));
+    // Only what we set: the developer's own DATABASE_URL must never leak into a test.
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("DATABASE_URL", database_url)
+        .env("XYD_LOG", "warn");
+    cmd
+}
+
+fn kill(pid: u32, signal: &str) {
+    let status = Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[tokio::test]
+async fn import_roster_ends_stdout_with_the_counts() {
+    let fresh = fresh_database().await;
+    let path = fresh.dir.path().join("roster.csv");
+    let rejects = fresh.dir.path().join("rejects.csv");
+    let mut rows: Vec<Vec<String>> = entities(800, 11)
+        .iter()
+        .filter(|e| e.county_code == "220322")
+        .map(row_of)
+        .collect();
+    let good = rows.len();
+    rows.push(vec![
+        "不是代码".into(),
+        "某公司".into(),
+        "张三".into(),
+        String::new(),
+        String::new(),
+        String::new(),
+        String::new(),
+        String::new(),
+    ]);
+    write_csv(&path, &rows);
+
+    let out = xinyidai(&fresh.url)
+        .args([
+            "import-roster",
+            path.to_str().unwrap(),
+            "--rejects",
+            rejects.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        stdout.lines().last(),
+        Some(format!("accepted={good} rejected=1").as_str())
+    );
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains("拒绝 1 行") && stderr.contains("rejects.csv"),
+        "{stderr}"
+    );
+
+    // Idempotent from the command line too.
+    let out = xinyidai(&fresh.url)
+        .args(["import-roster", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("新增或变更 0 行"));
+}
+
+#[tokio::test]
+async fn import_roster_explains_a_missing_file_in_chinese() {
+    let fresh = fresh_database().await;
+    let out = xinyidai(&fresh.url)
+        .args(["import-roster", "/no/such/file.csv"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("无法读取文件"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[tokio::test]
+async fn an_interrupted_import_leaves_whole_batches_and_can_be_rerun() {
+    let fresh = fresh_database().await;
+    let path = fresh.dir.path().join("big.csv");
+    let all: Vec<Vec<String>> = entities(120_000, 12).iter().map(row_of).collect();
+    let total = all.len();
+    write_csv(&path, &all);
+    let batch = 500;
+    let db = Db::open(&DatabaseUrl::new(fresh.url.clone()), 1)
+        .await
+        .unwrap();
+
+    let mut child = xinyidai(&fresh.url)
+        .env("XYD_JURISDICTION", "220300")
+        .args([
+            "import-roster",
+            path.to_str().unwrap(),
+            "--batch-size",
+            &batch.to_string(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let n = store::entities::count(&db).await.unwrap_or(0);
+        if n > 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "import never wrote a batch");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    kill(child.id(), "-KILL");
+    let _ = child.wait();
+
+    let landed = store::entities::count(&db).await.unwrap() as usize;
+    assert!(
+        landed < total,
+        "the import finished before it could be interrupted"
+    );
+    assert_eq!(
+        landed % batch,
+        0,
+        "a partial batch was left behind: {landed}"
+    );
+
+    let out = xinyidai(&fresh.url)
+        .env("XYD_JURISDICTION", "220300")
+        .args([
+            "import-roster",
+            path.to_str().unwrap(),
+            "--batch-size",
+            &batch.to_string(),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        stdout.lines().last(),
+        Some(format!("accepted={total} rejected=0").as_str())
+    );
+    assert_eq!(store::entities::count(&db).await.unwrap() as usize, total);
+    db.close().await;
+}
+
+#[tokio::test]
+async fn migrate_then_serve_then_stop_gracefully_on_sigterm() {
+    let fresh = fresh_database().await;
+    let out = xinyidai(&fresh.url).arg("migrate").output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let mut child = xinyidai(&fresh.url)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut url = None;
+    let mut line = String::new();
+    while stderr.read_line(&mut line).unwrap() > 0 {
+        if let Some(rest) = line.split("http://").nth(1) {
+            url = rest
+                .split_whitespace()
+                .next()
+                .map(|u| format!("http://{u}"));
+            break;
+        }
+        line.clear();
+    }
+    let url = url.expect("serve printed its URL");
+    let body = reqwest::get(format!("{url}healthz"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(body, "ok");
+
+    kill(child.id(), "-TERM");
+    let status = child.wait().unwrap();
+    assert!(status.success(), "serve exited with {status} after SIGTERM");
+}
+
+#[tokio::test]
+async fn demo_builds_a_fresh_database_of_the_requested_size() {
+    if engine_is_postgres() {
+        return; // the demo always runs on its own embedded SQLite file
+    }
+    let dir = TempDir::new();
+    let data = dir.path().join("demo");
+    for _ in 0..2 {
+        let out = xinyidai("sqlite://unused.db")
+            .args([
+                "demo",
+                "--entities",
+                "1500",
+                "--no-serve",
+                "--data-dir",
+                data.to_str().unwrap(),
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // Run twice: the second run starts from scratch rather than piling up.
+    let db = Db::open(
+        &DatabaseUrl::new(format!("sqlite://{}", data.join("xinyidai.db").display())),
+        1,
+    )
+    .await
+    .unwrap();
+    assert_eq!(store::entities::count(&db).await.unwrap(), 1500);
+    let departments = store::departments::list(&db, "220322").await.unwrap();
+    assert!(departments.len() >= 7 + 20);
+    db.close().await;
+}

@@ -1,0 +1,11 @@
+//! One integration-test binary: every test starts the real server on port 0 with a fresh
+//! database of the engine chosen by `XYD_TEST_ENGINE` (`sqlite`, the default, or `postgres`
+//! with `XYD_TEST_PG_URL` pointing at a server where it may create databases).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+
+mod cli;
+mod health;
+mod helpers;
+mod import;
+mod pages;
+mod store;

@@ -322,3 +322,40 @@ mod tests {
         assert_eq!(names(&a), names(&b));
     }
 }
+
+/// The Chinese headers a county's market-regulation bureau exports, in the order we write them.
+pub const ROSTER_HEADERS: [&str; 8] = [
+    "统一社会信用代码",
+    "名称",
+    "法定代表人",
+    "乡镇代码",
+    "行业门类",
+    "住所",
+    "成立日期",
+    "登记状态",
+];
+
+/// One roster CSV record for `e`, in [`ROSTER_HEADERS`] order.
+pub fn roster_record(e: &RosterEntry) -> [String; 8] {
+    [
+        e.uscc.as_str().to_owned(),
+        e.name.clone(),
+        e.legal_rep.clone(),
+        e.township_code.clone().unwrap_or_default(),
+        e.industry.map(String::from).unwrap_or_default(),
+        e.address.clone().unwrap_or_default(),
+        e.founded.map(|d| d.to_string()).unwrap_or_default(),
+        e.status.label_zh().to_owned(),
+    ]
+}
+
+/// Writes `entries` as a UTF-8 roster CSV that `import-roster` reads back unchanged.
+pub fn write_roster_csv<W: std::io::Write>(out: W, entries: &[RosterEntry]) -> csv::Result<()> {
+    let mut w = csv::Writer::from_writer(out);
+    w.write_record(ROSTER_HEADERS)?;
+    for e in entries {
+        w.write_record(roster_record(e))?;
+    }
+    w.flush()?;
+    Ok(())
+}

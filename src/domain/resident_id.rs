@@ -88,7 +88,11 @@ impl ResidentIdError {
 /// Sensitive: [`ResidentId::as_str`] returns the full number and must never
 /// reach a log; show [`ResidentId::masked`] to people.
 #[derive(Clone, PartialEq, Eq, Hash)]
-pub struct ResidentId(String);
+pub struct ResidentId {
+    number: String,
+    /// Decoded once by `parse_on`, so the accessor cannot fail.
+    birth: Date,
+}
 
 impl ResidentId {
     /// Parses user input, judging the birth date against today's date in
@@ -108,46 +112,41 @@ impl ResidentId {
     /// # Errors
     /// The first rule the normalised input breaks.
     pub fn parse_on(input: &str, today: Date) -> Result<ResidentId, ResidentIdError> {
-        let id = normalise(input);
-        let chars: Vec<char> = id.chars().collect();
-        if chars.is_empty() {
+        let number = normalise(input);
+        let length = number.chars().count();
+        if length == 0 {
             return Err(ResidentIdError::Empty);
         }
-        if chars.len() != RESIDENT_ID_LEN {
-            return Err(ResidentIdError::Length { found: chars.len() });
+        if length != RESIDENT_ID_LEN {
+            return Err(ResidentIdError::Length { found: length });
         }
-        if let Some((i, &c)) = chars
-            .iter()
+        if let Some((i, found)) = number
+            .chars()
             .enumerate()
-            .find(|&(i, &c)| !(c.is_ascii_digit() || (i == RESIDENT_ID_LEN - 1 && c == 'X')))
+            .find(|&(i, c)| !(c.is_ascii_digit() || (i == RESIDENT_ID_LEN - 1 && c == 'X')))
         {
             return Err(ResidentIdError::Charset {
                 position: i + 1,
-                found: c,
+                found,
             });
         }
-        // All ASCII from here on: byte slicing is char slicing.
-        if !is_province_prefix(&id[0..2]) {
+        // All ASCII from here on: bytes are chars.
+        let bytes = number.as_bytes();
+        if !is_province_prefix(&number[0..2]) {
             return Err(ResidentIdError::Division);
         }
-        let birth = birth_date_of(&id).ok_or(ResidentIdError::BirthDate)?;
+        let birth = birth_date_of(&bytes[6..14]).ok_or(ResidentIdError::BirthDate)?;
         if birth < EARLIEST_BIRTH {
             return Err(ResidentIdError::BirthDate);
         }
         if birth > today {
             return Err(ResidentIdError::BirthFuture);
         }
-        let expected = check_char(&id[0..17]).ok_or(ResidentIdError::Charset {
-            position: 1,
-            found: chars[0],
-        })?;
-        if chars[17] != expected {
-            return Err(ResidentIdError::Check {
-                expected,
-                found: chars[17],
-            });
+        let (expected, found) = (check_of(&bytes[..17]), char::from(bytes[17]));
+        if found != expected {
+            return Err(ResidentIdError::Check { expected, found });
         }
-        Ok(ResidentId(id))
+        Ok(ResidentId { number, birth })
     }
 
     /// Builds a valid number from its parts, computing the check character.
@@ -182,20 +181,19 @@ impl ResidentId {
     /// The full number. Sensitive: never log it; store it encrypted.
     #[must_use]
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.number
     }
 
     /// Digits 1–6: division code of first registration.
     #[must_use]
     pub fn division_code(&self) -> &str {
-        &self.0[0..6]
+        &self.number[0..6]
     }
 
     /// Birth date from digits 7–14.
     #[must_use]
     pub fn birth_date(&self) -> Date {
-        // Validated by `parse_on`; the fallback is unreachable.
-        birth_date_of(&self.0).unwrap_or(EARLIEST_BIRTH)
+        self.birth
     }
 
     /// Age in full years on `date`: one less until the birthday is reached.
@@ -204,7 +202,7 @@ impl ResidentId {
     /// years. Dates before the birth give 0.
     #[must_use]
     pub fn age_on(&self, date: Date) -> u32 {
-        let birth = self.birth_date();
+        let birth = self.birth;
         let mut years = date.year() - birth.year();
         if (u8::from(date.month()), date.day()) < (u8::from(birth.month()), birth.day()) {
             years -= 1;
@@ -215,16 +213,14 @@ impl ResidentId {
     /// Whether the sequence digit (17th) is even, which GB 11643 assigns to women.
     #[must_use]
     pub fn is_female(&self) -> bool {
-        self.0
-            .as_bytes()
-            .get(16)
-            .is_some_and(|digit| (digit - b'0') % 2 == 0)
+        // b'0' is even, so the ASCII byte has the digit's parity.
+        self.number.as_bytes()[16] % 2 == 0
     }
 
     /// First 4 and last 4 characters with 10 `*` between: `2203**********123X`.
     #[must_use]
     pub fn masked(&self) -> String {
-        format!("{}**********{}", &self.0[0..4], &self.0[14..18])
+        format!("{}**********{}", &self.number[0..4], &self.number[14..18])
     }
 }
 
@@ -240,26 +236,31 @@ fn today_in_shanghai() -> Date {
     OffsetDateTime::now_utc().to_offset(offset!(+8)).date()
 }
 
-/// Calendar date in digits 7–14 of an all-ASCII 18-char number, if real.
-fn birth_date_of(id: &str) -> Option<Date> {
-    let year: i32 = id.get(6..10)?.parse().ok()?;
-    let month: u8 = id.get(10..12)?.parse().ok()?;
-    let day: u8 = id.get(12..14)?.parse().ok()?;
+/// Calendar date from the 8 ASCII digits `YYYYMMDD`, if it exists.
+fn birth_date_of(digits: &[u8]) -> Option<Date> {
+    let text = std::str::from_utf8(digits).ok()?;
+    let year: i32 = text.get(0..4)?.parse().ok()?;
+    let month: u8 = text.get(4..6)?.parse().ok()?;
+    let day: u8 = text.get(6..8)?.parse().ok()?;
     Date::from_calendar_date(year, Month::try_from(month).ok()?, day).ok()
 }
 
 /// MOD 11-2 check character for 17 ASCII digits, or `None` for other input.
 fn check_char(first17: &str) -> Option<char> {
-    if first17.len() != WEIGHTS.len() {
-        return None;
-    }
-    let mut sum = 0;
-    for (c, weight) in first17.chars().zip(WEIGHTS) {
-        sum += c.to_digit(10)? * weight;
-    }
+    let valid = first17.len() == WEIGHTS.len() && first17.bytes().all(|b| b.is_ascii_digit());
+    valid.then(|| check_of(first17.as_bytes()))
+}
+
+/// MOD 11-2 check over 17 ASCII digits (callers validate).
+fn check_of(digits: &[u8]) -> char {
+    let sum: u32 = digits
+        .iter()
+        .zip(WEIGHTS)
+        .map(|(&b, weight)| u32::from(b.wrapping_sub(b'0')) * weight)
+        .sum();
     match (12 - sum % 11) % 11 {
-        10 => Some('X'),
-        v => char::from_digit(v, 10),
+        10 => 'X',
+        v => char::from_digit(v, 10).unwrap_or('0'),
     }
 }
 

@@ -22,7 +22,7 @@ use super::entity_kind::{EntityKind, is_known_type_code};
 const ALPHABET: &[u8; 31] = b"0123456789ABCDEFGHJKLMNPQRTUWXY";
 
 /// Weights of chars 1–17 in the final check: 3^i mod 31.
-const USCC_WEIGHTS: [u32; 17] = [
+const USCC_WEIGHTS: [usize; 17] = [
     1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28,
 ];
 
@@ -121,24 +121,25 @@ impl Uscc {
     /// The first rule the normalised input breaks.
     pub fn parse(input: &str) -> Result<Uscc, UsccError> {
         let code = normalise(input);
-        let chars: Vec<char> = code.chars().collect();
-        if chars.is_empty() {
+        let length = code.chars().count();
+        if length == 0 {
             return Err(UsccError::Empty);
         }
-        if chars.len() != USCC_LEN {
-            return Err(UsccError::Length { found: chars.len() });
+        if length != USCC_LEN {
+            return Err(UsccError::Length { found: length });
         }
-        if let Some((i, &c)) = chars
-            .iter()
+        if let Some((i, found)) = code
+            .chars()
             .enumerate()
-            .find(|&(_, &c)| alphabet_index(c).is_none())
+            .find(|&(_, c)| alphabet_index(c).is_none())
         {
             return Err(UsccError::Charset {
                 position: i + 1,
-                found: c,
+                found,
             });
         }
-        // From here on every char is ASCII, so byte slicing is char slicing.
+        // Every char is now one of the 31 ASCII alphabet chars: bytes are chars.
+        let bytes = code.as_bytes();
         let type_code = &code[0..2];
         if !is_known_type_code(type_code) {
             return Err(UsccError::Type {
@@ -151,28 +152,13 @@ impl Uscc {
                 code: division.to_owned(),
             });
         }
-        let org_expected = org_code_check_char(&code[8..16]).ok_or_else(|| {
-            // Unreachable in practice: the charset rule admits only 0-9A-Z.
-            UsccError::Charset {
-                position: 9,
-                found: chars[8],
-            }
-        })?;
-        if chars[16] != org_expected {
-            return Err(UsccError::OrgCheck {
-                expected: org_expected,
-                found: chars[16],
-            });
+        let (expected, found) = (org_check(&bytes[8..16]), char::from(bytes[16]));
+        if found != expected {
+            return Err(UsccError::OrgCheck { expected, found });
         }
-        let expected = uscc_check_char(&code[0..17]).ok_or(UsccError::Charset {
-            position: 1,
-            found: chars[0],
-        })?;
-        if chars[17] != expected {
-            return Err(UsccError::Check {
-                expected,
-                found: chars[17],
-            });
+        let (expected, found) = (uscc_check(&bytes[..17]), char::from(bytes[17]));
+        if found != expected {
+            return Err(UsccError::Check { expected, found });
         }
         Ok(Uscc(code))
     }
@@ -252,83 +238,63 @@ impl Uscc {
 /// `first17` is not 17 characters from the USCC alphabet.
 #[must_use]
 pub fn uscc_check_char(first17: &str) -> Option<char> {
-    // Alphabet chars are ASCII, so a byte length of 17 plus the per-char
-    // lookup below means exactly 17 alphabet chars.
-    if first17.len() != USCC_WEIGHTS.len() {
-        return None;
-    }
-    let mut sum = 0u32;
-    for (c, weight) in first17.chars().zip(USCC_WEIGHTS) {
-        sum += alphabet_index(c)? * weight;
-    }
-    let value = (31 - sum % 31) % 31;
-    ALPHABET
-        .get(usize::try_from(value).ok()?)
-        .map(|&b| char::from(b))
+    // Alphabet chars are ASCII, so 17 bytes that are all alphabet chars are
+    // exactly 17 chars.
+    let valid =
+        first17.len() == USCC_WEIGHTS.len() && first17.chars().all(|c| alphabet_index(c).is_some());
+    valid.then(|| uscc_check(first17.as_bytes()))
 }
 
 /// GB 11714 check character for the 8 body chars of an organisation code, or
 /// `None` if `body8` is not 8 characters from `0-9A-Z`.
+///
+/// GB 11714 admits I, O, S, V and Z in a body even though a USCC does not.
 #[must_use]
 pub fn org_code_check_char(body8: &str) -> Option<char> {
-    if body8.len() != ORG_WEIGHTS.len() {
-        return None;
-    }
-    let mut sum = 0u32;
-    for (c, weight) in body8.chars().zip(ORG_WEIGHTS) {
-        // Digits are 0–9, A–Z are 10–35 (I, O, S, V, Z included: GB 11714
-        // allows them even though a USCC does not).
-        if !(c.is_ascii_digit() || c.is_ascii_uppercase()) {
-            return None;
-        }
-        sum += c.to_digit(36)? * weight;
-    }
+    let valid = body8.len() == ORG_WEIGHTS.len()
+        && body8
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase());
+    valid.then(|| org_check(body8.as_bytes()))
+}
+
+/// MOD 31 check over 17 alphabet bytes (callers validate).
+fn uscc_check(first17: &[u8]) -> char {
+    let sum: usize = first17
+        .iter()
+        .zip(USCC_WEIGHTS)
+        .map(|(&b, weight)| alphabet_index(char::from(b)).unwrap_or(0) * weight)
+        .sum();
+    // The index is below 31, so it is always in the alphabet.
+    char::from(ALPHABET[(31 - sum % 31) % 31])
+}
+
+/// GB 11714 MOD 11 check over 8 bytes from `0-9A-Z` (callers validate).
+fn org_check(body: &[u8]) -> char {
+    // Digits are worth 0–9 and A–Z 10–35: exactly base-36 digit values.
+    let sum: u32 = body
+        .iter()
+        .zip(ORG_WEIGHTS)
+        .map(|(&b, weight)| char::from(b).to_digit(36).unwrap_or(0) * weight)
+        .sum();
     match 11 - sum % 11 {
-        10 => Some('X'),
-        11 => Some('0'),
-        v => char::from_digit(v, 10),
+        10 => 'X',
+        11 => '0',
+        v => char::from_digit(v, 10).unwrap_or('0'),
     }
 }
 
-/// Whether a 2-digit prefix is a province-level division (GB/T 2260):
-/// 11–15, 21–23, 31–37, 41–46, 50–54, 61–65, 71 (Taiwan), 81–82 (HK, Macao).
+/// The 2-digit province-level division codes of GB/T 2260: 11–15, 21–23,
+/// 31–37, 41–46, 50–54, 61–65, 71 (Taiwan), 81–82 (Hong Kong, Macao).
+pub(crate) const PROVINCE_PREFIXES: [&str; 34] = [
+    "11", "12", "13", "14", "15", "21", "22", "23", "31", "32", "33", "34", "35", "36", "37", "41",
+    "42", "43", "44", "45", "46", "50", "51", "52", "53", "54", "61", "62", "63", "64", "65", "71",
+    "81", "82",
+];
+
+/// Whether a 2-digit prefix is a province-level division code.
 pub(crate) fn is_province_prefix(prefix: &str) -> bool {
-    matches!(
-        prefix,
-        "11" | "12"
-            | "13"
-            | "14"
-            | "15"
-            | "21"
-            | "22"
-            | "23"
-            | "31"
-            | "32"
-            | "33"
-            | "34"
-            | "35"
-            | "36"
-            | "37"
-            | "41"
-            | "42"
-            | "43"
-            | "44"
-            | "45"
-            | "46"
-            | "50"
-            | "51"
-            | "52"
-            | "53"
-            | "54"
-            | "61"
-            | "62"
-            | "63"
-            | "64"
-            | "65"
-            | "71"
-            | "81"
-            | "82"
-    )
+    PROVINCE_PREFIXES.contains(&prefix)
 }
 
 /// Maps full-width ASCII variants (U+FF01–U+FF5E, typed with a Chinese IME in
@@ -348,10 +314,9 @@ fn is_valid_uscc_division(code: &str) -> bool {
         && (code == NATIONAL_DIVISION || code.get(0..2).is_some_and(is_province_prefix))
 }
 
-fn alphabet_index(c: char) -> Option<u32> {
+fn alphabet_index(c: char) -> Option<usize> {
     let byte = u8::try_from(c).ok()?;
-    let index = ALPHABET.iter().position(|&a| a == byte)?;
-    u32::try_from(index).ok()
+    ALPHABET.iter().position(|&a| a == byte)
 }
 
 /// Canonical form of user input; idempotent.

@@ -126,7 +126,7 @@ mod tests {
         );
         assert_eq!(
             text,
-            "统一社会信用代码,名称,备注,reason\n\" 9122 \",\"梨树县, 某店\",x,统一社会信用代码：长度不对\n"
+            "统一社会信用代码,名称,备注,reason\n 9122 ,\"梨树县, 某店\",x,统一社会信用代码：长度不对\n"
         );
     }
 
@@ -143,9 +143,36 @@ mod tests {
     fn replaces_a_reason_column_from_an_earlier_rejects_file() {
         let text = written(
             &["uscc", "reason", "name"],
-            &[(&["a", "旧原因", "b"], "新原因")],
+            &[(&["a", "旧原因", "b"], "新原因"), (&["c"], "短")],
         );
-        assert_eq!(text, "uscc,name,reason\na,b,新原因\n");
+        assert_eq!(text, "uscc,name,reason\na,b,新原因\nc,,短\n");
+    }
+
+    #[test]
+    fn a_rejects_file_reads_back_as_a_roster() {
+        use crate::roster::source::{Format, RosterFile};
+
+        let headers = strings(&["统一社会信用代码", "名称", "法定代表人", "备注"]);
+        let mut writer = RejectsWriter::new(Vec::new(), &headers).unwrap();
+        writer
+            .write(
+                &strings(&["9122", "某店", "张三", "多行\n备注"]),
+                "第2行：原因",
+            )
+            .unwrap();
+        let bytes = writer.finish().unwrap();
+        let mut roster = RosterFile::from_bytes(bytes, Format::Csv).unwrap();
+        assert_eq!(
+            roster.headers(),
+            strings(&["统一社会信用代码", "名称", "法定代表人", "备注", "reason"])
+        );
+        let row = roster.next().unwrap().unwrap();
+        assert_eq!(
+            row.original,
+            strings(&["9122", "某店", "张三", "多行\n备注", "第2行：原因"])
+        );
+        assert_eq!(row.fields.uscc, "9122");
+        assert!(roster.next().is_none());
     }
 
     #[test]

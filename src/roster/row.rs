@@ -5,6 +5,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -126,6 +127,14 @@ impl EntityStatus {
     /// roster lists the entities to onboard, and those are overwhelmingly active.
     #[must_use]
     pub fn parse_label(label: &str) -> Option<EntityStatus> {
+        // Nearly every row spells a status exactly; only the rest pay for normalising.
+        let label = label.trim();
+        if let Some(status) = EntityStatus::ALL
+            .into_iter()
+            .find(|s| s.aliases().contains(&label))
+        {
+            return Some(status);
+        }
         let key = status_key(label);
         if key.is_empty() {
             return Some(EntityStatus::Active);
@@ -265,6 +274,11 @@ pub fn normalize_person_name(raw: &str) -> String {
 }
 
 fn collapse_whitespace(raw: &str, map: impl Fn(char) -> char) -> String {
+    // Most names need nothing: copy them whole instead of rebuilding them char by char.
+    let trimmed = raw.trim();
+    if !trimmed.contains(|c: char| c.is_whitespace() || map(c) != c) {
+        return trimmed.to_owned();
+    }
     let mut out = String::with_capacity(raw.len());
     for word in raw.split_whitespace() {
         if !out.is_empty() {
@@ -292,14 +306,36 @@ impl std::error::Error for Rejection {}
 /// Checks the rows of one roster file against the rules of one jurisdiction.
 ///
 /// Stateful: it remembers the USCCs it accepted, to refuse duplicates inside the file.
-#[derive(Debug)]
 pub struct RowValidator<'a> {
     tree: &'a DivisionTree,
     scope: String,
     scope_name: String,
     today: Date,
-    /// Packed USCC → line of the row that first had it; see [`dedup_key`].
-    accepted: HashMap<u128, u64>,
+    /// Packed USCC → line of the row that first had it; see [`dedup_key`]. The line is kept
+    /// as `u32` (no roster has 4 billion lines) so an entry takes 24 bytes, not 32.
+    accepted: HashMap<(u64, u64), u32>,
+    /// Resolutions by numeric code. The tree is keyed by strings and walked per question,
+    /// while a roster names the same few dozen divisions a million times.
+    townships: HashMap<u32, Result<Place<'a>, String>>,
+    uscc_counties: HashMap<u32, Result<&'a Division, String>>,
+}
+
+impl fmt::Debug for RowValidator<'_> {
+    /// Sizes, not contents: the duplicate index may hold a million codes.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RowValidator")
+            .field("scope", &self.scope)
+            .field("today", &self.today)
+            .field("accepted", &self.accepted.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A township and the county-level unit it belongs to.
+#[derive(Debug, Clone, Copy)]
+struct Place<'a> {
+    township: &'a Division,
+    county: &'a Division,
 }
 
 impl<'a> RowValidator<'a> {
@@ -318,7 +354,17 @@ impl<'a> RowValidator<'a> {
             scope_name,
             today,
             accepted: HashMap::new(),
+            townships: HashMap::new(),
+            uscc_counties: HashMap::new(),
         }
+    }
+
+    /// Makes room for `rows` more accepted codes up front, sparing the duplicate index its
+    /// repeated regrowth on a large file. Pass
+    /// [`RosterFile::row_count_hint`](super::source::RosterFile::row_count_hint).
+    pub fn reserve(&mut self, rows: u64) {
+        self.accepted
+            .reserve(usize::try_from(rows).unwrap_or(usize::MAX));
     }
 
     /// Validates one row. `line` is the row's line in the file, remembered so a later
@@ -332,13 +378,13 @@ impl<'a> RowValidator<'a> {
         let mut reasons = Vec::new();
         let mut note = Notes(&mut reasons);
 
-        let uscc = note.take(self.uscc(&fields.uscc));
+        let uscc = note.take(parse_uscc(&fields.uscc));
         let name = note.take(entity_name(&fields.name));
         let legal_rep = note.take(legal_rep(&fields.legal_rep));
         let township = note.take(self.township(fields.township_code.as_deref()));
-        let county = match (&uscc, &township) {
+        let county = match (&uscc, township) {
             (_, Err(())) => Err(()),
-            (uscc, Ok(township)) => match self.county(uscc.as_ref().ok(), *township) {
+            (uscc, Ok(place)) => match self.county(uscc.as_ref().ok(), place) {
                 Some(result) => note.take(result),
                 // The USCC is invalid and no township was given: its reason covers this.
                 None => Err(()),
@@ -349,6 +395,21 @@ impl<'a> RowValidator<'a> {
         let founded = note.take(self.founded(fields.founded.as_deref()));
         let status = note.take(status(fields.status.as_deref()));
 
+        // One probe of the duplicate index per row: at a million rows it no longer fits in the
+        // CPU caches, and each probe is a memory round trip.
+        if let Ok(uscc) = &uscc {
+            match self.accepted.entry(dedup_key(uscc.as_str())) {
+                Entry::Occupied(first) => {
+                    reasons.insert(0, format!("与第{}行的统一社会信用代码重复", first.get()))
+                }
+                // Only a row that is accepted claims its code.
+                Entry::Vacant(slot) if reasons.is_empty() => {
+                    slot.insert(u32::try_from(line).unwrap_or(u32::MAX));
+                }
+                Entry::Vacant(_) => {}
+            }
+        }
+
         match (
             uscc, name, legal_rep, township, county, industry, address, founded, status,
         ) {
@@ -357,42 +418,28 @@ impl<'a> RowValidator<'a> {
                 Ok(name),
                 Ok(legal_rep),
                 Ok(township),
-                Ok(county_code),
+                Ok(county),
                 Ok(industry),
                 Ok(address),
                 Ok(founded),
                 Ok(status),
-            ) if reasons.is_empty() => {
-                self.accepted.insert(dedup_key(uscc.as_str()), line);
-                Ok(RosterEntry {
-                    kind: uscc.entity_kind(),
-                    uscc,
-                    name,
-                    legal_rep,
-                    county_code,
-                    township_code: township.map(|t| t.code.clone()),
-                    industry,
-                    address,
-                    founded,
-                    status,
-                })
-            }
+            ) if reasons.is_empty() => Ok(RosterEntry {
+                kind: uscc.entity_kind(),
+                uscc,
+                name,
+                legal_rep,
+                county_code: county.code.clone(),
+                township_code: township.map(|place| place.township.code.clone()),
+                industry,
+                address,
+                founded,
+                status,
+            }),
             _ => Err(Rejection { reasons }),
         }
     }
 
-    fn uscc(&self, raw: &str) -> Result<Uscc, String> {
-        if raw.trim().is_empty() {
-            return Err("统一社会信用代码为空".to_owned());
-        }
-        let uscc = Uscc::parse(raw).map_err(|e| format!("统一社会信用代码：{e}"))?;
-        match self.accepted.get(&dedup_key(uscc.as_str())) {
-            Some(first) => Err(format!("与第{first}行的统一社会信用代码重复")),
-            None => Ok(uscc),
-        }
-    }
-
-    fn township(&self, raw: Option<&str>) -> Result<Option<&'a Division>, String> {
+    fn township(&mut self, raw: Option<&str>) -> Result<Option<Place<'a>>, String> {
         let Some(raw) = raw.map(str::trim).filter(|s| !s.is_empty()) else {
             return Ok(None);
         };
@@ -404,66 +451,75 @@ impl<'a> RowValidator<'a> {
         if code.len() != 9 || !code.bytes().all(|b| b.is_ascii_digit()) {
             return Err(format!("乡镇代码“{}”应为9位数字", quoted(raw)));
         }
-        match self.tree.get(code) {
+        let (tree, scope, scope_name) = (self.tree, &self.scope, &self.scope_name);
+        memoised(&mut self.townships, code, || match tree.get(code) {
             None => Err(format!("乡镇代码“{code}”不存在")),
             Some(d) if d.level != Level::Township => {
                 Err(format!("乡镇代码“{code}”不是乡镇街道的代码"))
             }
-            Some(_) if !self.tree.is_within(code, &self.scope) => Err(format!(
-                "乡镇代码“{code}”不在本辖区（{}）内",
-                self.scope_name
-            )),
-            Some(d) => Ok(Some(d)),
-        }
+            Some(_) if !tree.is_within(code, scope) => {
+                Err(format!("乡镇代码“{code}”不在本辖区（{scope_name}）内"))
+            }
+            Some(township) => match tree.county_of(code) {
+                Some(county) => Ok(Place { township, county }),
+                None => Err(format!("乡镇代码“{code}”找不到所属县区")),
+            },
+        })
+        .map(Some)
     }
 
     /// The county-level unit the entity belongs to; `None` when nothing is left to say
     /// (no township and an invalid USCC, whose own reason covers it).
     fn county(
-        &self,
+        &mut self,
         uscc: Option<&Uscc>,
-        township: Option<&Division>,
-    ) -> Option<Result<String, String>> {
-        let Some(township) = township else {
-            return uscc.map(|uscc| self.county_from_uscc(uscc));
-        };
-        let Some(county) = self.tree.county_of(&township.code) else {
-            return Some(Err(format!("乡镇代码“{}”找不到所属县区", township.code)));
-        };
-        if let Some(uscc) = uscc {
-            let division = uscc.division_code();
-            // The registering office may be the county's own, a city or province office above
-            // it, or the national one. A code missing from the tree is accepted on the
-            // township's word: a USCC never changes, so entities keep codes of divisions since
-            // renamed or moved (公主岭市 left 四平市 for 长春市 in 2020).
-            let consistent = division == county.code
-                || division == NATIONAL_DIVISION
-                || self.tree.get(division).is_none()
-                || self.tree.is_within(&county.code, division);
-            if !consistent {
-                return Some(Err(format!(
-                    "统一社会信用代码的行政区划码“{division}”与乡镇所属县区“{}”不一致",
-                    county.code
-                )));
-            }
+        place: Option<Place<'a>>,
+    ) -> Option<Result<&'a Division, String>> {
+        match (place, uscc) {
+            (Some(place), Some(uscc)) => Some(
+                self.check_registered_above(uscc.division_code(), place.county)
+                    .map(|()| place.county),
+            ),
+            (Some(place), None) => Some(Ok(place.county)),
+            (None, Some(uscc)) => Some(self.county_from_uscc(uscc.division_code())),
+            (None, None) => None,
         }
-        Some(Ok(county.code.clone()))
     }
 
-    fn county_from_uscc(&self, uscc: &Uscc) -> Result<String, String> {
-        let division = uscc.division_code();
-        match self.tree.get(division) {
-            Some(d) if d.level == Level::County && self.tree.is_within(division, &self.scope) => {
-                Ok(d.code.clone())
-            }
-            Some(d) if d.level == Level::County => Err(format!(
-                "统一社会信用代码的行政区划码“{division}”（{}）不在本辖区（{}）内",
-                d.name, self.scope_name
-            )),
-            _ => Err(format!(
-                "无法确定所属县区：统一社会信用代码的行政区划码为“{division}”，请填写乡镇代码"
-            )),
+    /// The registering office may be the county's own, a city or province office above it,
+    /// or the national one. A code missing from the tree is accepted on the township's word:
+    /// a USCC never changes, so entities keep codes of divisions since renamed or moved
+    /// (公主岭市 left 四平市 for 长春市 in 2020).
+    fn check_registered_above(&self, division: &str, county: &Division) -> Result<(), String> {
+        let consistent = division == county.code
+            || division == NATIONAL_DIVISION
+            || self.tree.get(division).is_none()
+            || self.tree.is_within(&county.code, division);
+        if consistent {
+            Ok(())
+        } else {
+            Err(format!(
+                "统一社会信用代码的行政区划码“{division}”与乡镇所属县区“{}”不一致",
+                county.code
+            ))
         }
+    }
+
+    /// Without a township, the USCC's division code must itself be a county in scope.
+    fn county_from_uscc(&mut self, division: &str) -> Result<&'a Division, String> {
+        let (tree, scope, scope_name) = (self.tree, &self.scope, &self.scope_name);
+        memoised(&mut self.uscc_counties, division, || {
+            match tree.get(division) {
+                Some(d) if d.level == Level::County && tree.is_within(division, scope) => Ok(d),
+                Some(d) if d.level == Level::County => Err(format!(
+                    "统一社会信用代码的行政区划码“{division}”（{}）不在本辖区（{scope_name}）内",
+                    d.name
+                )),
+                _ => Err(format!(
+                    "无法确定所属县区：统一社会信用代码的行政区划码为“{division}”，请填写乡镇代码"
+                )),
+            }
+        })
     }
 
     fn founded(&self, raw: Option<&str>) -> Result<Option<Date>, String> {
@@ -484,6 +540,14 @@ impl<'a> RowValidator<'a> {
     }
 }
 
+/// Looks `code` (all digits) up in `memo`, resolving and remembering it on first sight.
+fn memoised<T: Clone>(memo: &mut HashMap<u32, T>, code: &str, resolve: impl FnOnce() -> T) -> T {
+    match code.parse::<u32>() {
+        Ok(key) => memo.entry(key).or_insert_with(resolve).clone(),
+        Err(_) => resolve(),
+    }
+}
+
 /// Moves each failure's reason into the row's list, leaving `Err(())` as the marker.
 struct Notes<'r>(&'r mut Vec<String>);
 
@@ -493,12 +557,22 @@ impl Notes<'_> {
     }
 }
 
-/// Packs a normalised USCC (18 ASCII characters, 7 bits each = 126 bits) into a `u128`, so the
-/// duplicate index allocates nothing per row: ~30 MB for a million rows instead of ~100 MB of
-/// `String`s. Injective on valid codes, which are all the index ever sees.
-fn dedup_key(uscc: &str) -> u128 {
-    uscc.bytes()
-        .fold(0u128, |key, b| (key << 7) | u128::from(b & 0x7F))
+/// Packs a normalised USCC (18 ASCII characters, 7 bits each = 126 bits) into two `u64`s, so
+/// the duplicate index allocates nothing per row: ~25 MB for a million rows instead of ~100 MB
+/// of `String`s. Injective on valid codes, which are all the index ever sees.
+fn dedup_key(uscc: &str) -> (u64, u64) {
+    let packed = uscc
+        .bytes()
+        .fold(0u128, |key, b| (key << 7) | u128::from(b & 0x7F));
+    // The truncating casts split the u128 into its halves.
+    ((packed >> 64) as u64, packed as u64)
+}
+
+fn parse_uscc(raw: &str) -> Result<Uscc, String> {
+    if raw.trim().is_empty() {
+        return Err("统一社会信用代码为空".to_owned());
+    }
+    Uscc::parse(raw).map_err(|e| format!("统一社会信用代码：{e}"))
 }
 
 fn entity_name(raw: &str) -> Result<String, String> {
@@ -506,13 +580,7 @@ fn entity_name(raw: &str) -> Result<String, String> {
     if name.is_empty() {
         return Err("名称为空".to_owned());
     }
-    let chars = name.chars().count();
-    if chars > MAX_NAME_CHARS {
-        return Err(format!("名称过长：{chars}个字，最多{MAX_NAME_CHARS}个字"));
-    }
-    if name.chars().any(char::is_control) {
-        return Err("名称含有不可见的控制字符".to_owned());
-    }
+    check_text("名称", &name, MAX_NAME_CHARS)?;
     Ok(name)
 }
 
@@ -521,21 +589,10 @@ fn legal_rep(raw: &str) -> Result<String, String> {
     if name.is_empty() {
         return Err("法定代表人为空".to_owned());
     }
-    let chars = name.chars().count();
-    if chars > MAX_LEGAL_REP_CHARS {
-        return Err(format!(
-            "法定代表人过长：{chars}个字，最多{MAX_LEGAL_REP_CHARS}个字"
-        ));
-    }
+    check_text("法定代表人", &name, MAX_LEGAL_REP_CHARS)?;
     // Digits mean a phone or ID number landed in the wrong column.
-    if name
-        .chars()
-        .any(|c| c.is_ascii_digit() || ('０'..='９').contains(&c))
-    {
+    if name.contains(|c: char| c.is_ascii_digit() || ('０'..='９').contains(&c)) {
         return Err(format!("法定代表人“{}”中不应有数字", quoted(&name)));
-    }
-    if name.chars().any(char::is_control) {
-        return Err("法定代表人含有不可见的控制字符".to_owned());
     }
     Ok(name)
 }
@@ -544,16 +601,23 @@ fn address(raw: Option<&str>) -> Result<Option<String>, String> {
     let Some(address) = raw.map(str::trim).filter(|s| !s.is_empty()) else {
         return Ok(None);
     };
-    let chars = address.chars().count();
-    if chars > MAX_ADDRESS_CHARS {
-        return Err(format!(
-            "住所过长：{chars}个字，最多{MAX_ADDRESS_CHARS}个字"
-        ));
-    }
-    if address.chars().any(char::is_control) {
-        return Err("住所含有不可见的控制字符".to_owned());
-    }
+    check_text("住所", address, MAX_ADDRESS_CHARS)?;
     Ok(Some(address.to_owned()))
+}
+
+/// Length and visible characters of a free-text cell; `column` names it in the reason.
+fn check_text(column: &str, text: &str, max_chars: usize) -> Result<(), String> {
+    // UTF-8 has at least one byte per char, so most cells are short enough without counting.
+    if text.len() > max_chars {
+        let chars = text.chars().count();
+        if chars > max_chars {
+            return Err(format!("{column}过长：{chars}个字，最多{max_chars}个字"));
+        }
+    }
+    if text.contains(char::is_control) {
+        return Err(format!("{column}含有不可见的控制字符"));
+    }
+    Ok(())
 }
 
 fn status(raw: Option<&str>) -> Result<EntityStatus, String> {
@@ -619,5 +683,775 @@ fn quoted(text: &str) -> Cow<'_, str> {
     match text.char_indices().nth(MAX_QUOTED_CHARS) {
         Some((cut, _)) => Cow::Owned(format!("{}…", &text[..cut])),
         None => Cow::Borrowed(text),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use time::macros::date;
+
+    use super::*;
+
+    const TODAY: Date = date!(2024 - 06 - 01);
+
+    fn tree() -> &'static DivisionTree {
+        static TREE: std::sync::OnceLock<DivisionTree> = std::sync::OnceLock::new();
+        TREE.get_or_init(DivisionTree::seed)
+    }
+
+    fn validator() -> RowValidator<'static> {
+        RowValidator::new(tree(), "220322", TODAY)
+    }
+
+    fn uscc(type_code: &str, division: &str) -> String {
+        Uscc::assemble(type_code, division, "MA0Y3K2B")
+            .unwrap()
+            .into_string()
+    }
+
+    /// A row with only the required columns, registered in 梨树县.
+    fn minimal() -> RawFields {
+        RawFields {
+            uscc: uscc("91", "220322"),
+            name: "梨树县丰收农业机械有限公司".into(),
+            legal_rep: "张伟".into(),
+            ..RawFields::default()
+        }
+    }
+
+    fn with(edit: impl FnOnce(&mut RawFields)) -> RawFields {
+        let mut fields = minimal();
+        edit(&mut fields);
+        fields
+    }
+
+    fn accepted(fields: &RawFields) -> RosterEntry {
+        validator().check(2, fields).unwrap()
+    }
+
+    fn reasons(fields: &RawFields) -> Vec<String> {
+        validator().check(2, fields).unwrap_err().reasons
+    }
+
+    fn reason(fields: &RawFields) -> String {
+        let reasons = reasons(fields);
+        assert_eq!(reasons.len(), 1, "{reasons:?}");
+        reasons.into_iter().next().unwrap_or_default()
+    }
+
+    #[test]
+    fn a_complete_row_becomes_an_entry() {
+        let entry = accepted(&RawFields {
+            uscc: uscc("92", "220322").to_lowercase(),
+            name: " 梨树县郭家店镇小王饭店(个体) ".into(),
+            legal_rep: " 王芳 ".into(),
+            township_code: Some("220322101".into()),
+            industry: Some("h".into()),
+            address: Some(" 吉林省四平市梨树县郭家店镇站前路3号 ".into()),
+            founded: Some("2019/11/20".into()),
+            status: Some("存续（在营、开业、在册）".into()),
+        });
+        assert_eq!(entry.uscc.as_str(), uscc("92", "220322"));
+        assert_eq!(entry.kind, EntityKind::IndividualBusiness);
+        assert_eq!(entry.name, "梨树县郭家店镇小王饭店（个体）");
+        assert_eq!(entry.legal_rep, "王芳");
+        assert_eq!(entry.county_code, "220322");
+        assert_eq!(entry.township_code.as_deref(), Some("220322101"));
+        assert_eq!(entry.industry, Some('H'));
+        assert_eq!(
+            entry.address.as_deref(),
+            Some("吉林省四平市梨树县郭家店镇站前路3号")
+        );
+        assert_eq!(entry.founded, Some(date!(2019 - 11 - 20)));
+        assert_eq!(entry.status, EntityStatus::Active);
+    }
+
+    #[test]
+    fn a_minimal_row_takes_its_county_from_the_uscc_and_defaults_to_active() {
+        let entry = accepted(&minimal());
+        assert_eq!(entry.county_code, "220322");
+        assert_eq!(entry.kind, EntityKind::Enterprise);
+        assert_eq!(entry.township_code, None);
+        assert_eq!(entry.industry, None);
+        assert_eq!(entry.address, None);
+        assert_eq!(entry.founded, None);
+        assert_eq!(entry.status, EntityStatus::Active);
+    }
+
+    #[test]
+    fn an_empty_uscc_is_refused() {
+        assert_eq!(
+            reason(&with(|f| f.uscc = "  ".into())),
+            "统一社会信用代码为空"
+        );
+    }
+
+    #[test]
+    fn an_invalid_uscc_says_which_rule_failed() {
+        let mut bad = uscc("91", "220322");
+        bad.replace_range(17.., if bad.ends_with('0') { "1" } else { "0" });
+        let text = reason(&with(|f| f.uscc = bad));
+        assert!(
+            text.starts_with("统一社会信用代码：统一社会信用代码校验位错误"),
+            "{text}"
+        );
+        assert_eq!(
+            reason(&with(|f| f.uscc = "9122".into())),
+            "统一社会信用代码：统一社会信用代码应为18位，实际为4位"
+        );
+    }
+
+    #[test]
+    fn a_duplicate_points_to_the_first_accepted_line() {
+        let mut validator = validator();
+        let fields = minimal();
+        assert!(validator.check(2, &fields).is_ok());
+        let spaced = with(|f| f.uscc = format!(" {} ", f.uscc.to_lowercase()));
+        let rejection = validator.check(7, &spaced).unwrap_err();
+        assert_eq!(rejection.reasons, ["与第2行的统一社会信用代码重复"]);
+        // The refused duplicate does not replace the first line.
+        assert_eq!(
+            validator.check(9, &fields).unwrap_err().to_string(),
+            "与第2行的统一社会信用代码重复"
+        );
+    }
+
+    #[test]
+    fn a_duplicate_is_reported_beside_the_rows_other_problems() {
+        let mut validator = validator();
+        assert!(validator.check(2, &minimal()).is_ok());
+        let rejection = validator
+            .check(3, &with(|f| f.legal_rep.clear()))
+            .unwrap_err();
+        assert_eq!(
+            rejection.reasons,
+            ["与第2行的统一社会信用代码重复", "法定代表人为空"]
+        );
+    }
+
+    #[test]
+    fn a_rejected_row_does_not_claim_its_uscc() {
+        let mut validator = validator();
+        assert!(validator.check(2, &with(|f| f.name.clear())).is_err());
+        assert!(validator.check(3, &minimal()).is_ok());
+    }
+
+    #[test]
+    fn the_name_is_required() {
+        assert_eq!(reason(&with(|f| f.name = " \u{3000} ".into())), "名称为空");
+    }
+
+    #[test]
+    fn the_name_is_normalised_as_samr_writes_it() {
+        let entry = accepted(&with(|f| f.name = "  梨树县  老王\t(二店)  ".into()));
+        assert_eq!(entry.name, "梨树县 老王 （二店）");
+        assert_eq!(normalize_entity_name("A（B）"), "A（B）");
+    }
+
+    #[test]
+    fn the_name_has_at_most_100_characters() {
+        assert!(
+            accepted(&with(|f| f.name = "名".repeat(100)))
+                .name
+                .chars()
+                .count()
+                == 100
+        );
+        assert_eq!(
+            reason(&with(|f| f.name = "名".repeat(101))),
+            "名称过长：101个字，最多100个字"
+        );
+    }
+
+    #[test]
+    fn control_characters_are_refused() {
+        assert_eq!(
+            reason(&with(|f| f.name = "某\u{0}店".into())),
+            "名称含有不可见的控制字符"
+        );
+        assert_eq!(
+            reason(&with(|f| f.legal_rep = "张\u{7}三".into())),
+            "法定代表人含有不可见的控制字符"
+        );
+        assert_eq!(
+            reason(&with(|f| f.address = Some("某\u{1b}地".into()))),
+            "住所含有不可见的控制字符"
+        );
+    }
+
+    #[test]
+    fn the_legal_representative_is_required() {
+        assert_eq!(
+            reason(&with(|f| f.legal_rep = " ".into())),
+            "法定代表人为空"
+        );
+    }
+
+    #[test]
+    fn the_legal_representative_has_no_digits() {
+        assert_eq!(
+            reason(&with(|f| f.legal_rep = "张三13800138000".into())),
+            "法定代表人“张三13800138000”中不应有数字"
+        );
+        assert!(
+            validator()
+                .check(2, &with(|f| f.legal_rep = "张三１".into()))
+                .is_err()
+        );
+        assert_eq!(
+            accepted(&with(|f| f.legal_rep = "阿依古丽·买买提".into())).legal_rep,
+            "阿依古丽·买买提"
+        );
+    }
+
+    #[test]
+    fn the_legal_representative_has_at_most_50_characters() {
+        assert_eq!(
+            reason(&with(|f| f.legal_rep = "张".repeat(51))),
+            "法定代表人过长：51个字，最多50个字"
+        );
+    }
+
+    #[test]
+    fn a_township_code_has_nine_digits() {
+        for bad in ["22032210", "2203221000", "22032210X", "梨树镇"] {
+            assert_eq!(
+                reason(&with(|f| f.township_code = Some(bad.into()))),
+                format!("乡镇代码“{bad}”应为9位数字")
+            );
+        }
+    }
+
+    #[test]
+    fn a_twelve_digit_statistical_code_is_read_as_its_township() {
+        let entry = accepted(&with(|f| f.township_code = Some("220322100000".into())));
+        assert_eq!(entry.township_code.as_deref(), Some("220322100"));
+    }
+
+    #[test]
+    fn a_township_code_must_exist() {
+        assert_eq!(
+            reason(&with(|f| f.township_code = Some("220322999".into()))),
+            "乡镇代码“220322999”不存在"
+        );
+    }
+
+    #[test]
+    fn a_township_must_lie_in_the_jurisdiction() {
+        assert_eq!(
+            reason(&with(|f| f.township_code = Some("220302001".into()))),
+            "乡镇代码“220302001”不在本辖区（梨树县）内"
+        );
+        // A city-wide import takes townships of every county.
+        let mut city = RowValidator::new(tree(), "220300", TODAY);
+        let fields = with(|f| {
+            f.uscc = uscc("91", "220302");
+            f.township_code = Some("220302001".into());
+        });
+        assert_eq!(city.check(2, &fields).unwrap().county_code, "220302");
+    }
+
+    #[test]
+    fn a_township_code_must_name_a_township_with_a_county() {
+        // A hand-made tree with the shapes the seed lacks: a 9-digit code that is not a
+        // township, and a township hanging directly under a city.
+        let division = |code: &str, level, parent: &str| Division {
+            code: code.to_owned(),
+            name: format!("区划{code}"),
+            level,
+            parent: Some(parent.to_owned()).filter(|p| !p.is_empty()),
+        };
+        let tree = DivisionTree::from_divisions([
+            division("220300", Level::City, ""),
+            division("220322", Level::County, "220300"),
+            division("220322100", Level::County, "220300"),
+            division("220300001", Level::Township, "220300"),
+        ]);
+        let mut validator = RowValidator::new(&tree, "220300", TODAY);
+        let reasons = |validator: &mut RowValidator<'_>, township: &str| {
+            let fields = with(|f| f.township_code = Some(township.into()));
+            validator.check(2, &fields).unwrap_err().reasons
+        };
+        assert_eq!(
+            reasons(&mut validator, "220322100"),
+            ["乡镇代码“220322100”不是乡镇街道的代码"]
+        );
+        assert_eq!(
+            reasons(&mut validator, "220300001"),
+            ["乡镇代码“220300001”找不到所属县区"]
+        );
+        // Resolutions are remembered; asking again gives the same answer.
+        assert_eq!(
+            reasons(&mut validator, "220300001"),
+            ["乡镇代码“220300001”找不到所属县区"]
+        );
+    }
+
+    #[test]
+    fn the_county_comes_from_the_township_when_given() {
+        let entry = accepted(&with(|f| {
+            f.uscc = uscc("91", "220300");
+            f.township_code = Some("220322104".into());
+        }));
+        assert_eq!(entry.county_code, "220322");
+    }
+
+    #[test]
+    fn without_a_township_a_uscc_registered_above_county_level_is_refused() {
+        assert_eq!(
+            reason(&with(|f| f.uscc = uscc("91", "220300"))),
+            "无法确定所属县区：统一社会信用代码的行政区划码为“220300”，请填写乡镇代码"
+        );
+        assert_eq!(
+            reason(&with(|f| f.uscc = uscc("91", "110105"))),
+            "无法确定所属县区：统一社会信用代码的行政区划码为“110105”，请填写乡镇代码"
+        );
+    }
+
+    #[test]
+    fn without_a_township_a_uscc_of_another_county_is_out_of_the_jurisdiction() {
+        assert_eq!(
+            reason(&with(|f| f.uscc = uscc("91", "220382"))),
+            "统一社会信用代码的行政区划码“220382”（双辽市）不在本辖区（梨树县）内"
+        );
+    }
+
+    #[test]
+    fn the_uscc_must_not_name_a_different_county_than_the_township() {
+        assert_eq!(
+            reason(&with(|f| {
+                f.uscc = uscc("91", "220302");
+                f.township_code = Some("220322100".into());
+            })),
+            "统一社会信用代码的行政区划码“220302”与乡镇所属县区“220322”不一致"
+        );
+    }
+
+    #[test]
+    fn a_uscc_registered_at_city_province_or_national_level_fits_any_township_below() {
+        for division in ["220300", "220000", "100000"] {
+            let entry = accepted(&with(|f| {
+                f.uscc = uscc("91", division);
+                f.township_code = Some("220322100".into());
+            }));
+            assert_eq!(entry.county_code, "220322", "{division}");
+        }
+    }
+
+    #[test]
+    fn a_uscc_division_outside_the_tree_is_taken_on_the_townships_word() {
+        // 公主岭市 (220381) has belonged to 长春市 since 2020; its entities keep their codes.
+        let entry = accepted(&with(|f| {
+            f.uscc = uscc("91", "220381");
+            f.township_code = Some("220322100".into());
+        }));
+        assert_eq!(entry.county_code, "220322");
+    }
+
+    #[test]
+    fn industry_sections_are_read_in_every_common_form() {
+        for (input, section) in [
+            ("c", 'C'),
+            ("C", 'C'),
+            (" C13 ", 'C'),
+            ("C1310", 'C'),
+            ("c-13", 'C'),
+            ("1310", 'C'),
+            ("05", 'A'),
+            ("制造业", 'C'),
+            ("C 制造业", 'C'),
+            ("C:制造业", 'C'),
+            ("T97", 'T'),
+            ("S96", 'S'),
+        ] {
+            assert_eq!(parse_industry(input), Ok(section), "{input}");
+        }
+        for (letter, name, _, _) in INDUSTRY_SECTIONS {
+            assert_eq!(parse_industry(name), Ok(letter), "{name}");
+            assert_eq!(industry_label_zh(letter), Some(name));
+        }
+        assert_eq!(industry_label_zh('U'), None);
+    }
+
+    #[test]
+    fn an_unknown_industry_is_refused() {
+        let unknown = |s: &str| {
+            format!(
+                "行业门类“{s}”无法识别，应为门类字母（如 C）、门类加行业代码（如 C13）或门类名称（如 制造业）"
+            )
+        };
+        for bad in [
+            "U", "Z13", "C1", "C12345", "工业", "C 农业", "98", "00", "中",
+        ] {
+            assert_eq!(parse_industry(bad), Err(unknown(bad)), "{bad}");
+        }
+        assert_eq!(
+            reason(&with(|f| f.industry = Some("X".into()))),
+            unknown("X")
+        );
+    }
+
+    #[test]
+    fn an_industry_code_of_another_section_is_refused() {
+        assert_eq!(
+            reason(&with(|f| f.industry = Some("C05".into()))),
+            "行业门类“C05”：行业代码05属于门类A，不属于门类C（制造业）"
+        );
+    }
+
+    #[test]
+    fn founded_dates_are_read_in_every_common_form() {
+        for input in [
+            "2015-03-08",
+            "2015-3-8",
+            "2015/3/8",
+            "2015/03/08 0:00",
+            "2015.3.8",
+            "20150308",
+            "2015年3月8日",
+            "2015-03-08T00:00:00",
+        ] {
+            let entry = accepted(&with(|f| f.founded = Some(input.into())));
+            assert_eq!(entry.founded, Some(date!(2015 - 03 - 08)), "{input}");
+        }
+    }
+
+    #[test]
+    fn a_founded_date_in_an_unknown_form_is_refused() {
+        for bad in [
+            "2015",
+            "15-3-8",
+            "2015-03",
+            "3/8/2015",
+            "2015-03-08-01",
+            "2015/3-8",
+            "二〇一五年",
+        ] {
+            assert_eq!(
+                reason(&with(|f| f.founded = Some(bad.into()))),
+                format!(
+                    "成立日期“{bad}”格式无法识别，应为 2020-01-31、2020/1/31、20200131 或 2020年1月31日"
+                ),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_founded_date_must_exist_on_the_calendar() {
+        for bad in ["2023-02-29", "2015-13-01", "2015/4/31", "20150300"] {
+            assert_eq!(
+                reason(&with(|f| f.founded = Some(bad.into()))),
+                format!("成立日期“{bad}”不是日历上的日期")
+            );
+        }
+    }
+
+    #[test]
+    fn a_founded_date_lies_between_1900_and_today() {
+        assert!(
+            accepted(&with(|f| f.founded = Some("2024-06-01".into())))
+                .founded
+                .is_some()
+        );
+        assert!(
+            accepted(&with(|f| f.founded = Some("1900-01-01".into())))
+                .founded
+                .is_some()
+        );
+        assert_eq!(
+            reason(&with(|f| f.founded = Some("2024-06-02".into()))),
+            "成立日期“2024-06-02”晚于今天"
+        );
+        assert_eq!(
+            reason(&with(|f| f.founded = Some("1899-12-31".into()))),
+            "成立日期“1899-12-31”早于1900年"
+        );
+    }
+
+    #[test]
+    fn statuses_are_read_in_chinese_and_english() {
+        use EntityStatus::*;
+        for (label, status) in [
+            ("", Active),
+            ("在营", Active),
+            ("存续", Active),
+            ("开业", Active),
+            ("正常", Active),
+            ("在业", Active),
+            ("Active", Active),
+            ("存续（在营、开业、在册）", Active),
+            ("停业", Suspended),
+            ("歇业", Suspended),
+            ("SUSPENDED", Suspended),
+            ("吊销", Revoked),
+            ("吊销，未注销", Revoked),
+            ("revoked", Revoked),
+            ("注销", Cancelled),
+            ("吊销，已注销", Cancelled),
+            ("canceled", Cancelled),
+            ("迁出", MovedOut),
+            ("moved_out", MovedOut),
+            ("Moved Out", MovedOut),
+        ] {
+            assert_eq!(EntityStatus::parse_label(label), Some(status), "{label}");
+        }
+        assert_eq!(
+            accepted(&with(|f| f.status = Some("注销".into()))).status,
+            Cancelled
+        );
+    }
+
+    #[test]
+    fn an_unknown_status_is_refused_with_the_accepted_values() {
+        assert_eq!(EntityStatus::parse_label("清算"), None);
+        assert_eq!(
+            reason(&with(|f| f.status = Some("清算".into()))),
+            "登记状态“清算”无法识别，可填：在营（存续、开业、正常、在业）、停业（歇业）、吊销、注销、迁出"
+        );
+    }
+
+    #[test]
+    fn status_codes_round_trip_and_only_live_entities_count() {
+        for status in EntityStatus::ALL {
+            assert_eq!(EntityStatus::parse_code(status.as_str()), Some(status));
+            assert_eq!(EntityStatus::parse_label(status.label_zh()), Some(status));
+            assert_eq!(EntityStatus::parse_label(status.as_str()), Some(status));
+            assert_eq!(status.to_string(), status.label_zh());
+        }
+        assert_eq!(EntityStatus::parse_code("Active"), None);
+        let countable: Vec<_> = EntityStatus::ALL
+            .into_iter()
+            .filter(|s| s.is_countable())
+            .collect();
+        assert_eq!(
+            countable,
+            [
+                EntityStatus::Active,
+                EntityStatus::Suspended,
+                EntityStatus::Revoked
+            ]
+        );
+    }
+
+    #[test]
+    fn the_address_has_at_most_200_characters() {
+        assert!(
+            accepted(&with(|f| f.address = Some("址".repeat(200))))
+                .address
+                .is_some()
+        );
+        assert_eq!(
+            reason(&with(|f| f.address = Some("址".repeat(201)))),
+            "住所过长：201个字，最多200个字"
+        );
+    }
+
+    #[test]
+    fn every_problem_of_a_row_is_reported_at_once() {
+        let fields = RawFields {
+            uscc: "9122".into(),
+            name: String::new(),
+            legal_rep: "张3".into(),
+            township_code: Some("220302001".into()),
+            industry: Some("Z".into()),
+            address: Some("址".repeat(201)),
+            founded: Some("2099-01-01".into()),
+            status: Some("清算".into()),
+        };
+        let rejection = validator().check(2, &fields).unwrap_err();
+        assert_eq!(rejection.reasons.len(), 8, "{rejection}");
+        let text = rejection.to_string();
+        for part in [
+            "统一社会信用代码：统一社会信用代码应为18位，实际为4位；名称为空；法定代表人“张3”中不应有数字；",
+            "乡镇代码“220302001”不在本辖区（梨树县）内；行业门类“Z”无法识别",
+            "住所过长",
+            "成立日期“2099-01-01”晚于今天",
+            "登记状态“清算”无法识别",
+        ] {
+            assert!(text.contains(part), "{text}");
+        }
+    }
+
+    #[test]
+    fn quoted_input_is_cut_to_a_readable_length() {
+        let long = "Z".repeat(500);
+        let text = parse_industry(&long).unwrap_err();
+        assert!(
+            text.contains(&format!("“{}…”", "Z".repeat(MAX_QUOTED_CHARS))),
+            "{text}"
+        );
+    }
+
+    fn any_text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<String>(),
+            "[0-9A-Z]{18}",
+            "[0-9 /年月日.-]{0,14}",
+            "220322[0-9]{3,6}",
+            "\\PC{0,120}",
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn check_never_panics(
+            uscc in any_text(),
+            name in any_text(),
+            legal_rep in any_text(),
+            optional in proptest::collection::vec(proptest::option::of(any_text()), 5),
+        ) {
+            let fields = RawFields {
+                uscc,
+                name,
+                legal_rep,
+                township_code: optional[0].clone(),
+                industry: optional[1].clone(),
+                address: optional[2].clone(),
+                founded: optional[3].clone(),
+                status: optional[4].clone(),
+            };
+            let mut validator = validator();
+            for line in 2..4 {
+                match validator.check(line, &fields) {
+                    Ok(entry) => prop_assert!(!entry.name.is_empty()),
+                    Err(rejection) => prop_assert!(!rejection.reasons.is_empty()),
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod scratch_bench {
+    use std::io::Write;
+    use std::time::Instant;
+
+    use super::*;
+    use crate::roster::source::RosterFile;
+
+    #[test]
+    #[ignore]
+    fn scratch_throughput() {
+        let path = std::env::temp_dir().join("xyd-bench-1m.csv");
+        if !path.exists() {
+            let mut out = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+            writeln!(
+                out,
+                "统一社会信用代码,名称,法定代表人,乡镇代码,行业门类,住所,成立日期,登记状态,备注"
+            )
+            .unwrap();
+            let townships = ["220322100", "220322101", "220322102", "220322200"];
+            for i in 0..1_000_000u32 {
+                let body = format!("MA{i:06}");
+                let uscc =
+                    Uscc::assemble(if i % 3 == 0 { "92" } else { "91" }, "220322", &body).unwrap();
+                writeln!(
+                    out,
+                    "{uscc},梨树县第{i}号农业机械有限公司,张{},{},C,吉林省四平市梨树县梨树镇中心街{}号,2015-03-{:02},存续,无",
+                    ["伟", "芳", "强"][i as usize % 3],
+                    townships[i as usize % 4],
+                    i % 500,
+                    i % 28 + 1
+                )
+                .unwrap();
+            }
+        }
+        let tree = DivisionTree::seed();
+        let check = std::env::var("BENCH_MODE").as_deref() == Ok("check");
+        let start = Instant::now();
+        let file = RosterFile::open(&path).unwrap();
+        let mut validator = RowValidator::new(&tree, "220322", date_today());
+        validator.reserve(file.row_count_hint().unwrap_or(0));
+        let mut n = 0u64;
+        for row in file {
+            let row = row.unwrap();
+            if check {
+                std::hint::black_box(validator.check(row.line, &row.fields).unwrap());
+            } else {
+                std::hint::black_box(row);
+            }
+            n += 1;
+        }
+        eprintln!("check={check} rows={n} wall={:?}", start.elapsed());
+    }
+
+    #[test]
+    #[ignore]
+    fn scratch_xlsx() {
+        let start = Instant::now();
+        let file = RosterFile::open(std::path::Path::new("/tmp/xyd-100k.xlsx")).unwrap();
+        let opened = start.elapsed();
+        let n = file.map(|r| r.unwrap()).count();
+        eprintln!("xlsx rows={n} open={opened:?} total={:?}", start.elapsed());
+    }
+
+    #[test]
+    #[ignore]
+    fn scratch_parts() {
+        let path = std::env::temp_dir().join("xyd-bench-1m.csv");
+        let rows: Vec<RawFields> = RosterFile::open(&path)
+            .unwrap()
+            .take(300_000)
+            .map(|r| r.unwrap().fields)
+            .collect();
+        let n = rows.len() as f64;
+        let time = |label: &str, f: &mut dyn FnMut(&RawFields)| {
+            let start = Instant::now();
+            for r in &rows {
+                f(r);
+            }
+            eprintln!(
+                "{label:>12}: {:>6.0} ns/row",
+                start.elapsed().as_nanos() as f64 / n
+            );
+        };
+        time("uscc", &mut |r| {
+            std::hint::black_box(parse_uscc(&r.uscc).unwrap());
+        });
+        let mut map: HashMap<(u64, u64), u32> = HashMap::new();
+        map.reserve(rows.len());
+        time("dedup", &mut |r| {
+            let k = dedup_key(&r.uscc);
+            if let Entry::Vacant(v) = map.entry(k) {
+                v.insert(1);
+            }
+        });
+        time("name", &mut |r| {
+            std::hint::black_box(entity_name(&r.name).unwrap());
+        });
+        time("legal_rep", &mut |r| {
+            std::hint::black_box(legal_rep(&r.legal_rep).unwrap());
+        });
+        let tree = DivisionTree::seed();
+        let mut v = RowValidator::new(&tree, "220322", date_today());
+        time("township", &mut |r| {
+            std::hint::black_box(v.township(r.township_code.as_deref()).unwrap());
+        });
+        time("founded", &mut |r| {
+            std::hint::black_box(v.founded(r.founded.as_deref()).unwrap());
+        });
+        time("industry", &mut |r| {
+            std::hint::black_box(parse_industry(r.industry.as_deref().unwrap()).unwrap());
+        });
+        time("status", &mut |r| {
+            std::hint::black_box(status(r.status.as_deref()).unwrap());
+        });
+        time("address", &mut |r| {
+            std::hint::black_box(address(r.address.as_deref()).unwrap());
+        });
+        let mut v = RowValidator::new(&tree, "220322", date_today());
+        v.reserve(rows.len() as u64);
+        time("check", &mut |r| {
+            std::hint::black_box(v.check(2, r).unwrap());
+        });
+        time("clone", &mut |r| {
+            std::hint::black_box(r.clone());
+        });
+    }
+
+    fn date_today() -> Date {
+        time::macros::date!(2024 - 06 - 01)
     }
 }

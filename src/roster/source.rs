@@ -248,6 +248,8 @@ impl ColumnMap {
 struct Record {
     line: u64,
     cells: Vec<String>,
+    /// A CSV record running over several physical lines (quoted line breaks).
+    spans_lines: bool,
 }
 
 impl Record {
@@ -293,6 +295,7 @@ impl CsvRecords {
             Ok(true) => Some(Ok(Record {
                 line: self.record_line(),
                 cells: self.record.iter().map(str::to_owned).collect(),
+                spans_lines: self.record.as_slice().as_bytes().contains(&b'\n'),
             })),
             Err(error) => {
                 // The buffer is valid UTF-8 and the reader is flexible, so this is unexpected;
@@ -312,19 +315,32 @@ impl CsvRecords {
 /// Rows of the first worksheet.
 struct SheetRecords {
     range: Range<Data>,
-    /// Physical row number of the range's first row minus one (the range skips leading blanks).
+    /// 0-based sheet row where the range starts (calamine skips leading empty rows).
     first_line: u64,
     next: usize,
 }
 
 impl SheetRecords {
     fn next_record(&mut self) -> Option<Record> {
-        let row = self.range.rows().nth(self.next)?;
+        let (height, width) = self.range.get_size();
+        if self.next >= height {
+            return None;
+        }
+        // Indexing, not `rows().nth()`: calamine's row iterator would rescan from the top.
+        let cells = (0..width)
+            .map(|column| {
+                self.range
+                    .get((self.next, column))
+                    .map_or_else(String::new, cell_text)
+            })
+            .collect();
         let line = self.first_line + self.next as u64 + 1;
         self.next += 1;
         Some(Record {
             line,
-            cells: row.iter().map(cell_text).collect(),
+            cells,
+            // A line break typed into a cell (Alt+Enter) is content, not a parsing accident.
+            spans_lines: false,
         })
     }
 }
@@ -554,12 +570,8 @@ impl RosterFile {
         self.row_count_hint
     }
 
-    fn to_row(
-        &self,
-        record: Record,
-        multiline_is_suspicious: bool,
-    ) -> Result<SourceRow, SourceError> {
-        if let Some(reason) = self.malformation(&record, multiline_is_suspicious) {
+    fn to_row(&self, record: Record) -> Result<SourceRow, SourceError> {
+        if let Some(reason) = self.malformation(&record) {
             return Err(SourceError::MalformedRow {
                 line: record.line,
                 original: record.cells,
@@ -595,7 +607,12 @@ impl RosterFile {
     }
 
     /// Why a record's cells cannot be trusted to sit under the right headers, if they can't.
-    fn malformation(&self, record: &Record, multiline_is_suspicious: bool) -> Option<String> {
+    fn malformation(&self, record: &Record) -> Option<String> {
+        // Only CSV cells find their column by counting commas and quotes. A worksheet's cells
+        // sit in fixed columns: whatever lies beyond the header is simply not read.
+        if !matches!(self.records, Records::Csv(_)) {
+            return None;
+        }
         let width = self.headers.len();
         let surplus = record.cells.get(width..).unwrap_or_default();
         if surplus.iter().any(|c| !c.trim().is_empty()) {
@@ -607,7 +624,7 @@ impl RosterFile {
         }
         // A stray quote in a CSV makes the parser swallow the following lines into one cell.
         // A known column never legitimately holds a line break, so one is a reliable sign.
-        if multiline_is_suspicious {
+        if record.spans_lines {
             for column in Column::ALL {
                 let Some(cell) = self.columns.get(column).and_then(|i| record.cells.get(i)) else {
                     continue;
@@ -631,18 +648,22 @@ impl Iterator for RosterFile {
     type Item = Result<SourceRow, SourceError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let multiline_is_suspicious = matches!(self.records, Records::Csv(_));
         let record = match self.records.next_non_blank()? {
             Ok(record) => record,
             Err(error) => return Some(Err(error)),
         };
-        Some(self.to_row(record, multiline_is_suspicious))
+        Some(self.to_row(record))
     }
 }
 
 /// Physical lines in a buffer, counting a last line without a line break.
 fn count_lines(text: &[u8]) -> u64 {
-    let breaks = text.iter().filter(|&&b| b == b'\n').count() as u64;
+    // Byte-sized counters over short chunks let the compiler vectorise the scan.
+    let breaks: u64 = text
+        .chunks(usize::from(u8::MAX))
+        .map(|chunk| chunk.iter().fold(0u8, |n, &b| n + u8::from(b == b'\n')))
+        .map(u64::from)
+        .sum();
     breaks + u64::from(text.last().is_some_and(|&b| b != b'\n'))
 }
 
@@ -758,6 +779,48 @@ mod tests {
         for (cell, text) in cases {
             assert_eq!(cell_text(&cell), text, "{cell:?}");
         }
+    }
+
+    /// A roster from worksheet cells, the first at (`top`, 0).
+    fn sheet(top: u32, rows: &[&[Data]]) -> Result<RosterFile, SourceError> {
+        let width = rows.iter().map(|r| r.len()).max().unwrap_or(0);
+        let mut range = Range::new((top, 0), (top + rows.len() as u32 - 1, width as u32 - 1));
+        for (r, row) in rows.iter().enumerate() {
+            for (c, cell) in row.iter().enumerate() {
+                range.set_value((top + r as u32, c as u32), cell.clone());
+            }
+        }
+        let first_line = u64::from(top);
+        let last_line = first_line + range.height() as u64;
+        let records = Records::Sheet(SheetRecords {
+            range,
+            first_line,
+            next: 0,
+        });
+        RosterFile::with_header(records, "workbook", |header| last_line - header)
+    }
+
+    #[test]
+    fn worksheet_rows_keep_their_sheet_numbers_and_skip_titles_and_blanks() {
+        let s = |text: &str| Data::String(text.to_owned());
+        let file = sheet(
+            2,
+            &[
+                &[s("梨树县市场主体名录")],
+                &[s("uscc"), s("name"), s("legal_rep")],
+                &[s("A"), s("B"), s("C")],
+                &[Data::Empty, s(" ")],
+                &[s("D"), Data::Float(5.0), s("F"), s("表外的备注")],
+            ],
+        )
+        .unwrap();
+        assert_eq!(file.headers(), ["uscc", "name", "legal_rep", ""]);
+        assert_eq!(file.row_count_hint(), Some(3));
+        let rows = rows(file);
+        assert_eq!(rows.iter().map(|r| r.line).collect::<Vec<_>>(), [5, 7]);
+        // Cells beyond the header are kept but, unlike in a CSV, not a sign of shifted columns.
+        assert_eq!(rows[1].original, ["D", "5", "F", "表外的备注"]);
+        assert_eq!(rows[1].fields.name, "5");
     }
 
     #[test]

@@ -72,8 +72,8 @@ pub struct TestApp {
     pub addr: SocketAddr,
     pub db: Db,
     pub client: reqwest::Client,
-    pub settings: Settings,
-    pub database: FreshDatabase,
+    /// Kept alive: dropping it removes the SQLite file's directory.
+    _database: FreshDatabase,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -93,7 +93,7 @@ impl TestApp {
         let db = Db::open(&settings.database_url, settings.max_connections)
             .await
             .unwrap();
-        let app = Application::build_with_db(settings.clone(), db.clone())
+        let app = Application::build_with_db(settings, db.clone())
             .await
             .unwrap();
         let addr = app.local_addr().unwrap();
@@ -108,8 +108,7 @@ impl TestApp {
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap(),
-            settings,
-            database,
+            _database: database,
             shutdown: Some(tx),
             server: Some(server),
         }

@@ -12,32 +12,14 @@ use xinyidai::{config::DatabaseUrl, on_pool, store};
 
 use crate::helpers::{FreshDatabase, fresh_database};
 
-pub const HEADERS: [&str; 8] = [
-    "统一社会信用代码",
-    "名称",
-    "法定代表人",
-    "乡镇代码",
-    "行业门类",
-    "住所",
-    "成立日期",
-    "登记状态",
-];
+pub const HEADERS: [&str; 8] = demo::ROSTER_HEADERS;
 
 pub fn today() -> time::Date {
     time::macros::date!(2026 - 11 - 29)
 }
 
 pub fn row_of(e: &RosterEntry) -> Vec<String> {
-    vec![
-        e.uscc.as_str().to_owned(),
-        e.name.clone(),
-        e.legal_rep.clone(),
-        e.township_code.clone().unwrap_or_default(),
-        e.industry.map(String::from).unwrap_or_default(),
-        e.address.clone().unwrap_or_default(),
-        e.founded.map(|d| d.to_string()).unwrap_or_default(),
-        e.status.label_zh().to_owned(),
-    ]
+    demo::roster_record(e).to_vec()
 }
 
 /// Writes a UTF-8 roster CSV with Chinese headers.
@@ -191,10 +173,23 @@ async fn a_changed_row_is_updated_and_nothing_else_is_touched() {
 
     rows[7][1] = format!("{}（已更名）", rows[7][1]);
     rows[9][7] = "注销".to_owned();
+    let cancelled = rows[9][0].clone();
+    // New entities in the same batches as known ones (PostgreSQL then takes the upsert path).
+    let newcomers: Vec<Vec<String>> = entities(300, 60)
+        .iter()
+        .filter(|e| e.county_code == "220322")
+        .take(3)
+        .map(row_of)
+        .collect();
+    for (i, row) in newcomers.iter().enumerate() {
+        rows.insert(i * 50, row.clone());
+    }
     write_csv(&path, &rows);
     let again = import(&s, &path, &options("220322", None)).await.unwrap();
-    assert_eq!(again.changed, 2);
-    let after = dump(&s.db).await;
+    assert_eq!(again.changed, 5);
+    let mut after = dump(&s.db).await;
+    assert_eq!(after.len(), before.len() + 3);
+    after.retain(|r| !newcomers.iter().any(|n| n[0] == r.0));
     let differing: Vec<&str> = before
         .iter()
         .zip(&after)
@@ -203,11 +198,7 @@ async fn a_changed_row_is_updated_and_nothing_else_is_touched() {
         .collect();
     assert_eq!(differing.len(), 2);
     assert!(after.iter().any(|r| r.1.ends_with("（已更名）")));
-    assert!(
-        after
-            .iter()
-            .any(|r| r.0 == rows[9][0] && r.9 == "cancelled")
-    );
+    assert!(after.iter().any(|r| r.0 == cancelled && r.9 == "cancelled"));
     s.db.close().await;
 }
 

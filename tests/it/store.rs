@@ -96,9 +96,9 @@ async fn sqlite_runs_with_wal_foreign_keys_and_full_sync() {
     assert_eq!((journal.as_str(), fk, sync), ("wal", 1, 2));
     assert!(busy >= 5_000, "busy_timeout {busy}");
 
-    // The foreign key to divisions is enforced.
+    // Foreign keys are enforced (departments must sit in a known county).
     let err = sqlx::query(
-        "INSERT INTO entities (uscc, name, kind, legal_rep, county_code) VALUES ('X', 'n', 'k', 'r', '999999')",
+        "INSERT INTO departments (county_code, name, kind) VALUES ('999999', '某局', 'bureau')",
     )
     .execute(pool)
     .await;

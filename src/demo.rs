@@ -68,6 +68,14 @@ const TRADE_NAMES: &[&str] = &[
     "富民",
     "同心",
 ];
+/// Characters that make two-character trade names (字号) when the list above runs out.
+const TRADE_CHARS: &[&str] = &[
+    "安", "邦", "宝", "北", "博", "昌", "晨", "诚", "春", "达", "德", "鼎", "东", "丰", "福", "富",
+    "冠", "广", "国", "海", "汉", "禾", "和", "恒", "弘", "宏", "华", "辉", "惠", "吉", "佳", "嘉",
+    "金", "锦", "晶", "景", "久", "聚", "凯", "康", "坤", "力", "利", "联", "林", "隆", "茂", "美",
+    "明", "鹏", "平", "祺", "千", "庆", "瑞", "润", "森", "盛", "顺", "泰", "天", "通", "旺", "伟",
+    "祥", "鑫", "信", "兴", "亚", "阳", "益", "银", "永", "优", "裕", "远", "源", "正", "志", "众",
+];
 /// (GB/T 4754 section, word in an enterprise name, weight for enterprises)
 const ENTERPRISE_TRADES: &[(char, &str, u32)] = &[
     ('A', "农业发展", 10),
@@ -140,6 +148,15 @@ fn weighted<'a, T>(rng: &mut StdRng, items: &'a [T], weight: impl Fn(&T) -> u32)
     &items[items.len() - 1]
 }
 
+/// A trade name (字号): a common one, or two characters drawn at random.
+fn trade_name(rng: &mut StdRng) -> String {
+    if rng.random_range(0..3) == 0 {
+        (*pick(rng, TRADE_NAMES)).to_owned()
+    } else {
+        format!("{}{}", pick(rng, TRADE_CHARS), pick(rng, TRADE_CHARS))
+    }
+}
+
 fn person_name(rng: &mut StdRng) -> String {
     format!("{}{}", pick(rng, SURNAMES), pick(rng, GIVEN))
 }
@@ -158,6 +175,8 @@ fn name_prefix(tree: &DivisionTree, county: &str) -> String {
 pub fn synthesise(tree: &DivisionTree, n: usize, seed: u64, today: time::Date) -> Vec<RosterEntry> {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut seen = std::collections::HashSet::with_capacity(n);
+    // Names are unique within a county's register, as the registration authority requires.
+    let mut names = std::collections::HashSet::with_capacity(n);
     let mut out = Vec::with_capacity(n);
     let townships: Vec<(&str, Vec<&crate::domain::division::Division>)> = DEMO_COUNTIES
         .iter()
@@ -173,7 +192,11 @@ pub fn synthesise(tree: &DivisionTree, n: usize, seed: u64, today: time::Date) -
         time::Date::from_calendar_date(1995, time::Month::January, 1).unwrap_or(time::Date::MIN);
     let span_days = (today - first_day).whole_days().max(1);
 
+    // Unique names get rare in a big roster; past this many draws, allow repeats rather than spin.
+    let patience = n.saturating_mul(20);
+    let mut draws = 0usize;
     while out.len() < n {
+        draws += 1;
         let (county, _) = *weighted(&mut rng, DEMO_COUNTIES, |(_, w)| *w);
         let Some((_, towns)) = townships.iter().find(|(c, _)| *c == county) else {
             continue;
@@ -188,19 +211,16 @@ pub fn synthesise(tree: &DivisionTree, n: usize, seed: u64, today: time::Date) -
             let owner = person_name(&mut rng);
             let style = rng.random_range(0..3);
             let name = match style {
-                0 => format!("{town}{}{word}", pick(&mut rng, TRADE_NAMES)),
+                0 => format!("{town}{}{word}", trade_name(&mut rng)),
                 1 => format!("{prefix}{town}{owner}{word}"),
-                _ => format!(
-                    "{prefix}{}{word}（个体工商户）",
-                    pick(&mut rng, TRADE_NAMES)
-                ),
+                _ => format!("{prefix}{}{word}（个体工商户）", trade_name(&mut rng)),
             };
             ("92", name, section)
         } else if roll < 94 {
             let (section, word, _) = *weighted(&mut rng, ENTERPRISE_TRADES, |t| t.2);
             let name = format!(
                 "{prefix}{}{word}{}",
-                pick(&mut rng, TRADE_NAMES),
+                trade_name(&mut rng),
                 pick(&mut rng, ENTERPRISE_FORMS)
             );
             ("91", name, section)
@@ -208,7 +228,7 @@ pub fn synthesise(tree: &DivisionTree, n: usize, seed: u64, today: time::Date) -
             let town = township.map_or("", |t| t.name.as_str());
             let name = format!(
                 "{prefix}{town}{}{}专业合作社",
-                pick(&mut rng, TRADE_NAMES),
+                trade_name(&mut rng),
                 pick(&mut rng, COOP_TRADES)
             );
             ("93", name, 'A')
@@ -219,9 +239,10 @@ pub fn synthesise(tree: &DivisionTree, n: usize, seed: u64, today: time::Date) -
         let Ok(uscc) = Uscc::assemble(type_code, county, &body) else {
             continue;
         };
-        if !seen.insert(uscc.as_str().to_owned()) {
+        if seen.contains(uscc.as_str()) || (!names.insert(name.clone()) && draws < patience) {
             continue;
         }
+        seen.insert(uscc.as_str().to_owned());
         let status_roll = rng.random_range(0..100);
         let status = match status_roll {
             0..=93 => EntityStatus::Active,
@@ -234,7 +255,7 @@ pub fn synthesise(tree: &DivisionTree, n: usize, seed: u64, today: time::Date) -
             format!(
                 "{prefix}{}{}村{}号",
                 t.name,
-                pick(&mut rng, TRADE_NAMES),
+                trade_name(&mut rng),
                 rng.random_range(1..300)
             )
         });
@@ -267,6 +288,43 @@ pub fn kind_counts(entries: &[RosterEntry]) -> Vec<(EntityKind, usize)> {
     counts
 }
 
+/// The Chinese headers a county's market-regulation bureau exports, in the order we write them.
+pub const ROSTER_HEADERS: [&str; 8] = [
+    "统一社会信用代码",
+    "名称",
+    "法定代表人",
+    "乡镇代码",
+    "行业门类",
+    "住所",
+    "成立日期",
+    "登记状态",
+];
+
+/// One roster CSV record for `e`, in [`ROSTER_HEADERS`] order.
+pub fn roster_record(e: &RosterEntry) -> [String; 8] {
+    [
+        e.uscc.as_str().to_owned(),
+        e.name.clone(),
+        e.legal_rep.clone(),
+        e.township_code.clone().unwrap_or_default(),
+        e.industry.map(String::from).unwrap_or_default(),
+        e.address.clone().unwrap_or_default(),
+        e.founded.map(|d| d.to_string()).unwrap_or_default(),
+        e.status.label_zh().to_owned(),
+    ]
+}
+
+/// Writes `entries` as a UTF-8 roster CSV that `import-roster` reads back unchanged.
+pub fn write_roster_csv<W: std::io::Write>(out: W, entries: &[RosterEntry]) -> csv::Result<()> {
+    let mut w = csv::Writer::from_writer(out);
+    w.write_record(ROSTER_HEADERS)?;
+    for e in entries {
+        w.write_record(roster_record(e))?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -281,8 +339,10 @@ mod tests {
         let entries = synthesise(&tree, 3_000, 7, today());
         assert_eq!(entries.len(), 3_000);
         let mut usccs = std::collections::HashSet::new();
+        let mut names = std::collections::HashSet::new();
         for e in &entries {
             assert!(usccs.insert(e.uscc.as_str().to_owned()));
+            assert!(names.insert(e.name.clone()), "{} twice", e.name);
             assert_eq!(Uscc::parse(e.uscc.as_str()).as_ref(), Ok(&e.uscc));
             assert_eq!(e.uscc.division_code(), e.county_code);
             let township = e.township_code.as_deref().unwrap_or_default();
@@ -321,41 +381,4 @@ mod tests {
         let names = |v: &[RosterEntry]| v.iter().map(|e| e.name.clone()).collect::<Vec<_>>();
         assert_eq!(names(&a), names(&b));
     }
-}
-
-/// The Chinese headers a county's market-regulation bureau exports, in the order we write them.
-pub const ROSTER_HEADERS: [&str; 8] = [
-    "统一社会信用代码",
-    "名称",
-    "法定代表人",
-    "乡镇代码",
-    "行业门类",
-    "住所",
-    "成立日期",
-    "登记状态",
-];
-
-/// One roster CSV record for `e`, in [`ROSTER_HEADERS`] order.
-pub fn roster_record(e: &RosterEntry) -> [String; 8] {
-    [
-        e.uscc.as_str().to_owned(),
-        e.name.clone(),
-        e.legal_rep.clone(),
-        e.township_code.clone().unwrap_or_default(),
-        e.industry.map(String::from).unwrap_or_default(),
-        e.address.clone().unwrap_or_default(),
-        e.founded.map(|d| d.to_string()).unwrap_or_default(),
-        e.status.label_zh().to_owned(),
-    ]
-}
-
-/// Writes `entries` as a UTF-8 roster CSV that `import-roster` reads back unchanged.
-pub fn write_roster_csv<W: std::io::Write>(out: W, entries: &[RosterEntry]) -> csv::Result<()> {
-    let mut w = csv::Writer::from_writer(out);
-    w.write_record(ROSTER_HEADERS)?;
-    for e in entries {
-        w.write_record(roster_record(e))?;
-    }
-    w.flush()?;
-    Ok(())
 }

@@ -251,7 +251,7 @@ async fn prepare_demo(
         mix.join("，"),
         departments
     );
-    if let Some(sample) = generated.first() {
+    if let Some(sample) = generated.iter().find(|e| e.county_code == "220322") {
         eprintln!("可以试试查找：{} 或 “{}”", sample.uscc, sample.name);
     }
     db.close().await;

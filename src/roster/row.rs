@@ -1389,6 +1389,35 @@ mod scratch_bench {
 
     #[test]
     #[ignore]
+    fn scratch_open() {
+        let path = std::env::temp_dir().join("xyd-bench-1m.csv");
+        for _ in 0..2 {
+            let t = Instant::now();
+            let bytes = std::fs::read(&path).unwrap();
+            let read = t.elapsed();
+            let t = Instant::now();
+            assert!(std::str::from_utf8(&bytes).is_ok());
+            let utf8 = t.elapsed();
+            let t = Instant::now();
+            let file = RosterFile::from_bytes(bytes, crate::roster::source::Format::Csv).unwrap();
+            let from_bytes = t.elapsed();
+            let t = Instant::now();
+            let mut reader = csv::ReaderBuilder::new().from_path(&path).unwrap();
+            let mut rec = csv::StringRecord::new();
+            let mut n = 0;
+            while reader.read_record(&mut rec).unwrap() {
+                n += rec.len();
+            }
+            let csv_only = t.elapsed();
+            let t = Instant::now();
+            let rows = file.count();
+            let iterate = t.elapsed();
+            eprintln!("fs::read={read:?} utf8={utf8:?} from_bytes={from_bytes:?} csv_only={csv_only:?} ({n}) iterate={iterate:?} ({rows})");
+        }
+    }
+
+    #[test]
+    #[ignore]
     fn scratch_parts() {
         let path = std::env::temp_dir().join("xyd-bench-1m.csv");
         let rows: Vec<RawFields> = RosterFile::open(&path)

@@ -261,7 +261,7 @@ impl Record {
 /// CSV records from a decoded, in-memory buffer.
 struct CsvRecords {
     reader: csv::Reader<io::Cursor<Vec<u8>>>,
-    record: csv::StringRecord,
+    record: csv::ByteRecord,
     failed: bool,
 }
 
@@ -290,16 +290,36 @@ impl CsvRecords {
         if self.failed {
             return None;
         }
-        match self.reader.read_record(&mut self.record) {
+        match self.reader.read_byte_record(&mut self.record) {
             Ok(false) => None,
-            Ok(true) => Some(Ok(Record {
-                line: self.record_line(),
-                cells: self.record.iter().map(str::to_owned).collect(),
-                spans_lines: self.record.as_slice().as_bytes().contains(&b'\n'),
-            })),
+            Ok(true) => {
+                let line = self.record_line();
+                let cells: Result<Vec<String>, _> = self
+                    .record
+                    .iter()
+                    .map(|cell| std::str::from_utf8(cell).map(str::to_owned))
+                    .collect();
+                Some(match cells {
+                    Ok(cells) => Ok(Record {
+                        line,
+                        cells,
+                        spans_lines: self.record.as_slice().contains(&b'\n'),
+                    }),
+                    Err(_) => Err(SourceError::MalformedRow {
+                        line,
+                        original: self
+                            .record
+                            .iter()
+                            .map(|cell| String::from_utf8_lossy(cell).into_owned())
+                            .collect(),
+                        reason: "不是有效的 UTF-8 文本（文件中可能混有 GBK 等其他编码的内容）"
+                            .to_owned(),
+                    }),
+                })
+            }
             Err(error) => {
-                // The buffer is valid UTF-8 and the reader is flexible, so this is unexpected;
-                // stop rather than risk looping on a reader that no longer advances.
+                // Reading bytes from memory with a flexible reader cannot fail; should it
+                // anyway, stop rather than risk looping on a reader that no longer advances.
                 self.failed = true;
                 let line = error.position().map_or(0, csv::Position::line);
                 Some(Err(SourceError::MalformedRow {
@@ -468,7 +488,9 @@ impl RosterFile {
         if bytes.starts_with(UTF8_BOM) {
             bytes.drain(..UTF8_BOM.len());
         }
-        let (text, encoding) = if std::str::from_utf8(&bytes).is_ok() {
+        let (text, encoding) = if mostly_utf8(&bytes) {
+            // Validated record by record as it is read: one pass instead of two, and a few
+            // stray bytes cost only their own rows.
             (bytes, "UTF-8")
         } else {
             // GB18030 is a superset of GBK and GB2312, the encodings of Excel's "CSV (逗号分隔)"
@@ -493,7 +515,7 @@ impl RosterFile {
             .from_reader(io::Cursor::new(text));
         let records = Records::Csv(CsvRecords {
             reader,
-            record: csv::StringRecord::new(),
+            record: csv::ByteRecord::new(),
             failed: false,
         });
         RosterFile::with_header(records, encoding, |header_line| {
@@ -654,6 +676,25 @@ impl Iterator for RosterFile {
         };
         Some(self.to_row(record))
     }
+}
+
+/// Whether undeclared text is UTF-8: judged on a sample from its first non-ASCII byte, by
+/// whether valid multi-byte characters outnumber invalid sequences. GBK text fails at almost
+/// every character, while a UTF-8 file with a row pasted from a GBK one stays UTF-8 and
+/// refuses just that row.
+fn mostly_utf8(bytes: &[u8]) -> bool {
+    const SAMPLE: usize = 64 * 1024;
+    let Some(first) = bytes.iter().position(|b| !b.is_ascii()) else {
+        return true;
+    };
+    let sample = &bytes[first..bytes.len().min(first + SAMPLE)];
+    let (mut valid, mut invalid) = (0usize, 0usize);
+    for chunk in sample.utf8_chunks() {
+        // Lead bytes of multi-byte characters.
+        valid += chunk.valid().bytes().filter(|&b| b >= 0xC0).count();
+        invalid += usize::from(!chunk.invalid().is_empty());
+    }
+    valid > invalid
 }
 
 /// Physical lines in a buffer, counting a last line without a line break.
@@ -1014,6 +1055,39 @@ mod tests {
     fn a_line_break_inside_an_unknown_quoted_column_is_fine() {
         let row = only_row("uscc,name,legal_rep,备注\nA,B,C,\"两行\n备注\"\n");
         assert_eq!(row.original[3], "两行\n备注");
+    }
+
+    #[test]
+    fn stray_gbk_bytes_in_a_utf8_file_cost_only_their_own_row() {
+        let mut bytes = "uscc,name,legal_rep\nA,梨树县某店,张三\n"
+            .as_bytes()
+            .to_vec();
+        let (gbk, _, _) = encoding_rs::GBK.encode("B,郭家店某店,李四\n");
+        bytes.extend_from_slice(&gbk);
+        bytes.extend_from_slice("C,榆树台某店,王五\n".as_bytes());
+        let mut file = RosterFile::from_bytes(bytes, Format::Csv).unwrap();
+        assert_eq!(file.encoding(), "UTF-8");
+        assert_eq!(file.next().unwrap().unwrap().fields.name, "梨树县某店");
+        let error = file.next().unwrap().unwrap_err();
+        assert!(
+            matches!(&error, SourceError::MalformedRow { line: 3, original, .. } if original[0] == "B"),
+            "{error:?}"
+        );
+        assert_eq!(
+            error.to_string(),
+            "第3行：不是有效的 UTF-8 文本（文件中可能混有 GBK 等其他编码的内容）"
+        );
+        assert_eq!(file.next().unwrap().unwrap().fields.name, "榆树台某店");
+        assert!(file.next().is_none());
+    }
+
+    #[test]
+    fn gbk_with_an_ascii_header_is_still_recognised() {
+        let (gbk, _, _) =
+            encoding_rs::GBK.encode("uscc,name,legal_rep\nA,梨树县丰收农业机械有限公司,张伟\n");
+        let file = RosterFile::from_bytes(gbk.into_owned(), Format::Csv).unwrap();
+        assert_eq!(file.encoding(), "GB18030");
+        assert_eq!(rows(file)[0].fields.name, "梨树县丰收农业机械有限公司");
     }
 
     #[test]

@@ -47,7 +47,7 @@ pub async fn upsert_batch(db: &Db, entries: &[RosterEntry]) -> Result<u64, Store
 /// every numbered (`$n`) parameter, and SQLite finds a name by a linear scan, which made
 /// 4,000-parameter statements quadratic (two thirds of an import's CPU time).
 fn multi_row_upsert_sql(rows: usize) -> String {
-    let row = format!("({})", vec!["?"; COLUMN_COUNT].join(", "));
+    let row = format!("({})", ["?"; COLUMN_COUNT].join(", "));
     let values = vec![row.as_str(); rows].join(", ");
     format!("INSERT INTO entities ({COLUMNS}) VALUES {values}{UPSERT_TAIL}")
 }

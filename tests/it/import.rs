@@ -69,60 +69,33 @@ async fn import(
     import_file(&s.db, &s.tree, file, opts, &ProgressBar::hidden()).await
 }
 
-type Dumped = (
-    String,
-    String,
-    String,
-    String,
-    String,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<time::Date>,
-    String,
-    String,
-);
+/// One roster row, every column that an import may change.
+#[derive(Debug, PartialEq, sqlx::FromRow)]
+struct Dumped {
+    uscc: String,
+    name: String,
+    kind: String,
+    legal_rep: String,
+    county_code: String,
+    township_code: Option<String>,
+    industry: Option<String>,
+    address: Option<String>,
+    founded: Option<time::Date>,
+    status: String,
+    updated_at: time::OffsetDateTime,
+}
 
-/// Every roster row, every column, in a stable order.
+/// Every roster row in a stable order.
 async fn dump(db: &Db) -> Vec<Dumped> {
     on_pool!(db, |pool| {
-        let rows: Vec<(
-            String,
-            String,
-            String,
-            String,
-            String,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-            Option<time::Date>,
-            String,
-            time::OffsetDateTime,
-        )> = sqlx::query_as(
+        sqlx::query_as::<_, Dumped>(
             "SELECT uscc, name, kind, legal_rep, county_code, township_code, industry, address,
-                        founded, status, updated_at
-                 FROM entities ORDER BY uscc",
+                    founded, status, updated_at
+             FROM entities ORDER BY uscc",
         )
         .fetch_all(pool)
         .await
-        .unwrap();
-        rows.into_iter()
-            .map(|r| {
-                (
-                    r.0,
-                    r.1,
-                    r.2,
-                    r.3,
-                    r.4,
-                    r.5,
-                    r.6,
-                    r.7,
-                    r.8,
-                    r.9,
-                    r.10.to_string(),
-                )
-            })
-            .collect()
+        .unwrap()
     })
 }
 
@@ -172,8 +145,10 @@ async fn a_changed_row_is_updated_and_nothing_else_is_touched() {
     let before = dump(&s.db).await;
 
     rows[7][1] = format!("{}（已更名）", rows[7][1]);
-    rows[9][7] = "注销".to_owned();
-    let cancelled = rows[9][0].clone();
+    let to_cancel = rows.iter().position(|r| r[7] != "注销").unwrap();
+    assert_ne!(to_cancel, 7);
+    rows[to_cancel][7] = "注销".to_owned();
+    let cancelled = rows[to_cancel][0].clone();
     // New entities in the same batches as known ones (PostgreSQL then takes the upsert path).
     let newcomers: Vec<Vec<String>> = entities(300, 60)
         .iter()
@@ -189,16 +164,20 @@ async fn a_changed_row_is_updated_and_nothing_else_is_touched() {
     assert_eq!(again.changed, 5);
     let mut after = dump(&s.db).await;
     assert_eq!(after.len(), before.len() + 3);
-    after.retain(|r| !newcomers.iter().any(|n| n[0] == r.0));
+    after.retain(|r| !newcomers.iter().any(|n| n[0] == r.uscc));
     let differing: Vec<&str> = before
         .iter()
         .zip(&after)
         .filter(|(a, b)| a != b)
-        .map(|(a, _)| a.0.as_str())
+        .map(|(a, _)| a.uscc.as_str())
         .collect();
     assert_eq!(differing.len(), 2);
-    assert!(after.iter().any(|r| r.1.ends_with("（已更名）")));
-    assert!(after.iter().any(|r| r.0 == cancelled && r.9 == "cancelled"));
+    assert!(after.iter().any(|r| r.name.ends_with("（已更名）")));
+    assert!(
+        after
+            .iter()
+            .any(|r| r.uscc == cancelled && r.status == "cancelled")
+    );
     s.db.close().await;
 }
 

@@ -286,6 +286,18 @@ impl CsvRecords {
         position.line() + blank_lines as u64
     }
 
+    fn not_utf8(&self, line: u64) -> SourceError {
+        SourceError::MalformedRow {
+            line,
+            original: self
+                .record
+                .iter()
+                .map(|cell| String::from_utf8_lossy(cell).into_owned())
+                .collect(),
+            reason: "不是有效的 UTF-8 文本（文件中可能混有 GBK 等其他编码的内容）".to_owned(),
+        }
+    }
+
     fn next_record(&mut self) -> Option<Result<Record, SourceError>> {
         if self.failed {
             return None;
@@ -294,28 +306,19 @@ impl CsvRecords {
             Ok(false) => None,
             Ok(true) => {
                 let line = self.record_line();
-                let cells: Result<Vec<String>, _> = self
-                    .record
-                    .iter()
-                    .map(|cell| std::str::from_utf8(cell).map(str::to_owned))
-                    .collect();
-                Some(match cells {
-                    Ok(cells) => Ok(Record {
-                        line,
-                        cells,
-                        spans_lines: self.record.as_slice().contains(&b'\n'),
-                    }),
-                    Err(_) => Err(SourceError::MalformedRow {
-                        line,
-                        original: self
-                            .record
-                            .iter()
-                            .map(|cell| String::from_utf8_lossy(cell).into_owned())
-                            .collect(),
-                        reason: "不是有效的 UTF-8 文本（文件中可能混有 GBK 等其他编码的内容）"
-                            .to_owned(),
-                    }),
-                })
+                // Sized up front: collecting `Result`s would grow the vector step by step.
+                let mut cells = Vec::with_capacity(self.record.len());
+                for cell in &self.record {
+                    match std::str::from_utf8(cell) {
+                        Ok(text) => cells.push(text.to_owned()),
+                        Err(_) => return Some(Err(self.not_utf8(line))),
+                    }
+                }
+                Some(Ok(Record {
+                    line,
+                    cells,
+                    spans_lines: self.record.as_slice().contains(&b'\n'),
+                }))
             }
             Err(error) => {
                 // Reading bytes from memory with a flexible reader cannot fail; should it

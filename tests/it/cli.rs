@@ -20,6 +20,14 @@ fn xinyidai(database_url: &str) -> Command {
     cmd
 }
 
+/// Runs `cmd`, asserts it succeeded, returns (stdout, stderr).
+fn run_ok(cmd: &mut Command) -> (String, String) {
+    let out = cmd.output().unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(out.status.success(), "{cmd:?} failed: {stderr}");
+    (String::from_utf8(out.stdout).unwrap(), stderr)
+}
+
 fn kill(pid: u32, signal: &str) {
     let status = Command::new("kill")
         .args([signal, &pid.to_string()])
@@ -51,37 +59,24 @@ async fn import_roster_ends_stdout_with_the_counts() {
     ]);
     write_csv(&path, &rows);
 
-    let out = xinyidai(&fresh.url)
-        .args([
-            "import-roster",
-            path.to_str().unwrap(),
-            "--rejects",
-            rejects.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8(out.stdout).unwrap();
+    let (stdout, stderr) = run_ok(xinyidai(&fresh.url).args([
+        "import-roster",
+        path.to_str().unwrap(),
+        "--rejects",
+        rejects.to_str().unwrap(),
+    ]));
     assert_eq!(
         stdout.lines().last(),
         Some(format!("accepted={good} rejected=1").as_str())
     );
-    let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(
         stderr.contains("拒绝 1 行") && stderr.contains("rejects.csv"),
         "{stderr}"
     );
 
     // Idempotent from the command line too.
-    let out = xinyidai(&fresh.url)
-        .args(["import-roster", path.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(String::from_utf8_lossy(&out.stderr).contains("新增或变更 0 行"));
+    let (_, stderr) = run_ok(xinyidai(&fresh.url).args(["import-roster", path.to_str().unwrap()]));
+    assert!(stderr.contains("新增或变更 0 行"), "{stderr}");
 }
 
 #[tokio::test]
@@ -144,18 +139,16 @@ async fn an_interrupted_import_leaves_whole_batches_and_can_be_rerun() {
         "a partial batch was left behind: {landed}"
     );
 
-    let out = xinyidai(&fresh.url)
-        .env("XYD_JURISDICTION", "220300")
-        .args([
-            "import-roster",
-            path.to_str().unwrap(),
-            "--batch-size",
-            &batch.to_string(),
-        ])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let stdout = String::from_utf8(out.stdout).unwrap();
+    let (stdout, _) = run_ok(
+        xinyidai(&fresh.url)
+            .env("XYD_JURISDICTION", "220300")
+            .args([
+                "import-roster",
+                path.to_str().unwrap(),
+                "--batch-size",
+                &batch.to_string(),
+            ]),
+    );
     assert_eq!(
         stdout.lines().last(),
         Some(format!("accepted={total} rejected=0").as_str())
@@ -167,12 +160,7 @@ async fn an_interrupted_import_leaves_whole_batches_and_can_be_rerun() {
 #[tokio::test]
 async fn migrate_then_serve_then_stop_gracefully_on_sigterm() {
     let fresh = fresh_database().await;
-    let out = xinyidai(&fresh.url).arg("migrate").output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_ok(xinyidai(&fresh.url).arg("migrate"));
 
     let mut child = xinyidai(&fresh.url)
         .args(["serve", "--listen", "127.0.0.1:0"])
@@ -214,22 +202,14 @@ async fn demo_builds_a_fresh_database_of_the_requested_size() {
     let dir = TempDir::new();
     let data = dir.path().join("demo");
     for _ in 0..2 {
-        let out = xinyidai("sqlite://unused.db")
-            .args([
-                "demo",
-                "--entities",
-                "1500",
-                "--no-serve",
-                "--data-dir",
-                data.to_str().unwrap(),
-            ])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        run_ok(xinyidai("sqlite://unused.db").args([
+            "demo",
+            "--entities",
+            "1500",
+            "--no-serve",
+            "--data-dir",
+            data.to_str().unwrap(),
+        ]));
     }
     // Run twice: the second run starts from scratch rather than piling up.
     let db = Db::open(

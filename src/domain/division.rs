@@ -137,6 +137,23 @@ impl DivisionTree {
     }
 }
 
+/// The significant start of a division code, shared by every division below it:
+/// `220322` → `220322`, `220300` → `2203`, `220000` → `22`, `220322100` → `220322100`.
+pub fn code_prefix(code: &str) -> &str {
+    // A township's three digits name it whole; only a 6-digit code has zero pairs to drop.
+    if code.len() > 6 {
+        return match code.strip_suffix("000") {
+            Some(county) if county.len() == 6 => code_prefix(county),
+            _ => code,
+        };
+    }
+    let mut prefix = code;
+    while prefix.len() > 2 && prefix.ends_with("00") {
+        prefix = &prefix[..prefix.len() - 2];
+    }
+    prefix
+}
+
 /// (code, name, level, parent code)
 const SEED: &[(&str, &str, Level, &str)] = &[
     ("220000", "吉林省", Level::Province, ""),
@@ -293,12 +310,21 @@ mod tests {
                 assert!(p.is_some(), "{} has unknown parent {parent}", d.code);
                 assert!(p.is_some_and(|p| p.level < d.level));
                 assert!(
-                    d.code.starts_with(&parent[..4]),
+                    d.code.starts_with(code_prefix(parent)),
                     "{} not under {parent}",
                     d.code
                 );
             }
         }
+    }
+
+    #[test]
+    fn code_prefix_drops_trailing_zero_pairs() {
+        assert_eq!(code_prefix("220322"), "220322");
+        assert_eq!(code_prefix("220300"), "2203");
+        assert_eq!(code_prefix("220000"), "22");
+        assert_eq!(code_prefix("100000"), "10");
+        assert_eq!(code_prefix("220322100"), "220322100");
     }
 
     #[test]

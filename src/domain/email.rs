@@ -202,6 +202,12 @@ mod tests {
         assert_eq!(email.domain(), "example.com");
         assert_eq!(email.masked(), "Z***@example.com");
         assert_eq!(format!("{email:?}"), "EmailAddress(\"Z***@example.com\")");
+        // Found by fuzzing: an address can equal its own mask; it hides nothing.
+        let starred = EmailAddress::parse("l***@gxam.cqmple.com").unwrap();
+        assert_eq!(starred.masked(), starred.as_str());
+        // A one-character local part is still padded, so the mask differs.
+        let short = EmailAddress::parse("a@b.cn").unwrap();
+        assert_eq!(short.masked(), "a***@b.cn");
     }
 
     proptest! {

@@ -2,6 +2,7 @@
 
 use sqlx::{PgPool, SqlitePool};
 
+use crate::domain::division;
 use crate::domain::uscc::Uscc;
 use crate::on_pool;
 use crate::roster::row::RosterEntry;
@@ -235,16 +236,6 @@ impl SearchTerm {
     }
 }
 
-/// The `LIKE` prefix of county codes inside a jurisdiction: `220322` → `220322`, `220300` →
-/// `2203`, `220000` → `22`.
-pub fn county_prefix(jurisdiction: &str) -> &str {
-    let mut prefix = jurisdiction;
-    while prefix.len() > 2 && prefix.ends_with("00") {
-        prefix = &prefix[..prefix.len() - 2];
-    }
-    prefix
-}
-
 /// Entities inside `jurisdiction` matching `term`, by name; at most `limit`.
 pub async fn search(
     db: &Db,
@@ -264,7 +255,7 @@ pub async fn search(
          ORDER BY length(name), name, uscc
          LIMIT $3"
     );
-    let scope = format!("{}%", county_prefix(jurisdiction));
+    let scope = format!("{}%", division::code_prefix(jurisdiction));
     let rows = on_pool!(db, |pool| {
         sqlx::query_as::<_, EntitySummary>(&sql)
             .bind(&scope)
@@ -294,12 +285,12 @@ mod tests {
     #[test]
     fn multi_row_sql_has_one_placeholder_per_value() {
         let sql = multi_row_upsert_sql(2);
+        let row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
         assert!(
-            sql.contains("($1, $2, $3, $4, $5, $6, $7, $8, $9, $10), ($11,"),
+            sql.contains(&format!("VALUES {row}, {row}\n ON CONFLICT")),
             "{sql}"
         );
-        assert!(sql.contains("$20)"));
-        assert!(!sql.contains("$21"));
+        assert_eq!(sql.matches('?').count(), 2 * COLUMN_COUNT);
     }
 
     #[test]
@@ -307,14 +298,6 @@ mod tests {
         let mut buf = String::new();
         push_copy_csv_line(&mut buf, &[Some("a\"b"), None, Some(""), Some("x,y")]);
         assert_eq!(buf, "\"a\"\"b\",,\"\",\"x,y\"\n");
-    }
-
-    #[test]
-    fn county_prefix_drops_trailing_zero_pairs() {
-        assert_eq!(county_prefix("220322"), "220322");
-        assert_eq!(county_prefix("220300"), "2203");
-        assert_eq!(county_prefix("220000"), "22");
-        assert_eq!(county_prefix("100000"), "10");
     }
 
     #[test]

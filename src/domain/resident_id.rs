@@ -43,7 +43,7 @@ pub enum ResidentIdError {
     /// Not 17 digits followed by a digit or `X`.
     #[error("第{position}位字符“{found}”不是身份证号码允许的字符")]
     Charset {
-        /// 1-based position.
+        /// 1-based position in the normalised number (spaces removed).
         position: usize,
         /// The offending character.
         found: char,

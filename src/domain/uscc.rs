@@ -51,7 +51,7 @@ pub enum UsccError {
     /// A character outside `0-9` and `A-Z` minus I, O, Z, S, V.
     #[error("第{position}位字符“{found}”不是统一社会信用代码允许的字符")]
     Charset {
-        /// 1-based position.
+        /// 1-based position in the normalised code (separators removed).
         position: usize,
         /// The offending character.
         found: char,

@@ -8,6 +8,9 @@ use tokio::net::TcpListener;
 
 use crate::config::Settings;
 use crate::domain::division::DivisionTree;
+use crate::id_vault::{self, IdVault};
+use crate::mail::Mailer;
+use crate::password::PasswordHasher;
 use crate::store::{self, Db};
 use crate::web;
 
@@ -17,6 +20,11 @@ pub struct AppState {
     pub db: Db,
     pub settings: Arc<Settings>,
     pub divisions: Arc<DivisionTree>,
+    pub vault: Arc<IdVault>,
+    pub hasher: PasswordHasher,
+    pub mailer: Mailer,
+    /// Salt for the login-throttle keys, new at every start.
+    pub throttle_salt: Arc<str>,
 }
 
 pub struct Application {
@@ -42,6 +50,8 @@ impl Application {
                 settings.jurisdiction
             );
         }
+        let vault = Arc::new(open_vault(&settings)?);
+        let mailer = Mailer::from_settings(&settings.mail).context("setting up outgoing mail")?;
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("binding {}", settings.listen))?;
@@ -49,6 +59,10 @@ impl Application {
             db,
             settings: Arc::new(settings),
             divisions: Arc::new(divisions),
+            vault,
+            hasher: PasswordHasher::new(2),
+            mailer,
+            throttle_salt: crate::store::accounts::new_token().0.into(),
         };
         Ok(Application { listener, state })
     }
@@ -68,13 +82,42 @@ impl Application {
     ) -> anyhow::Result<()> {
         let db = self.state.db.clone();
         let router = web::router(self.state);
-        axum::serve(self.listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .context("serving HTTP")?;
+        axum::serve(
+            self.listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("serving HTTP")?;
         db.close().await;
         Ok(())
     }
+}
+
+/// The ID-number vault: `XYD_DATA_KEY`, or a key file beside the SQLite database (created on
+/// first start), or `data/xinyidai.key` for PostgreSQL deployments without the variable.
+fn open_vault(settings: &Settings) -> anyhow::Result<IdVault> {
+    let hex_key = match &settings.data_key {
+        Some(key) => key.expose().to_owned(),
+        None => {
+            let url = settings.database_url.expose();
+            let dir = url
+                .strip_prefix("sqlite://")
+                .or_else(|| url.strip_prefix("sqlite:"))
+                .map(|path| path.split('?').next().unwrap_or(path))
+                .and_then(|path| {
+                    std::path::Path::new(path)
+                        .parent()
+                        .map(std::path::Path::to_path_buf)
+                })
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or_else(|| std::path::PathBuf::from("data"));
+            let path = dir.join("xinyidai.key");
+            id_vault::load_or_create_key_file(&path)
+                .with_context(|| format!("reading or creating the data key {}", path.display()))?
+        }
+    };
+    IdVault::from_hex(&hex_key).context("XYD_DATA_KEY")
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

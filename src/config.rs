@@ -60,6 +60,37 @@ impl fmt::Debug for DatabaseUrl {
     }
 }
 
+/// A secret from the environment; `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct MailSettings {
+    /// `smtp://host:port` (plain, for a local relay), `smtp+starttls://user:pass@host:587`
+    /// or `smtps://user:pass@host:465`. `None`: messages are written as `.eml` files.
+    pub smtp_url: Option<Secret>,
+    /// The `From:` header.
+    pub from: String,
+    /// Where `.eml` files go when no SMTP server is configured.
+    pub dir: std::path::PathBuf,
+}
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub database_url: DatabaseUrl,
@@ -71,6 +102,14 @@ pub struct Settings {
     pub log_filter: String,
     /// Connections in the pool (PostgreSQL; SQLite uses the same bound for readers).
     pub max_connections: u32,
+    /// The address people reach the site at, for links in emails and QR codes.
+    pub public_url: String,
+    /// Cookies get `Secure` and the `__Host-` prefix (set when served over HTTPS).
+    pub secure_cookies: bool,
+    /// 32-byte master key (64 hex digits) protecting ID numbers at rest. `None`: a key file
+    /// beside the SQLite database is created on first start (see `keys`).
+    pub data_key: Option<Secret>,
+    pub mail: MailSettings,
 }
 
 #[derive(Debug, Error)]
@@ -93,6 +132,14 @@ impl Settings {
             log_format: LogFormat::Pretty,
             log_filter: "info".to_owned(),
             max_connections: 10,
+            public_url: "http://127.0.0.1:8080".to_owned(),
+            secure_cookies: false,
+            data_key: None,
+            mail: MailSettings {
+                smtp_url: None,
+                from: "信易贷平台 <noreply@xinyidai.localhost>".to_owned(),
+                dir: std::path::PathBuf::from("data/mail"),
+            },
         }
     }
 
@@ -154,6 +201,51 @@ impl Settings {
                     value: n.clone(),
                     reason: "应为 1 到 500 之间的整数",
                 })?;
+        }
+        if let Some(url) = get("XYD_PUBLIC_URL") {
+            let url = url.trim().trim_end_matches('/').to_owned();
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(ConfigError::Invalid {
+                    name: "XYD_PUBLIC_URL",
+                    value: url,
+                    reason: "应以 http:// 或 https:// 开头",
+                });
+            }
+            settings.secure_cookies = url.starts_with("https://");
+            settings.public_url = url;
+        }
+        if let Some(flag) = get("XYD_SECURE_COOKIES") {
+            settings.secure_cookies = match flag.trim() {
+                "1" | "true" | "yes" => true,
+                "0" | "false" | "no" => false,
+                other => {
+                    return Err(ConfigError::Invalid {
+                        name: "XYD_SECURE_COOKIES",
+                        value: other.to_owned(),
+                        reason: "应为 true 或 false",
+                    });
+                }
+            };
+        }
+        if let Some(key) = get("XYD_DATA_KEY") {
+            let key = key.trim().to_owned();
+            if !(key.len() == 64 && key.bytes().all(|b| b.is_ascii_hexdigit())) {
+                return Err(ConfigError::Invalid {
+                    name: "XYD_DATA_KEY",
+                    value: "***".to_owned(),
+                    reason: "应为64位十六进制字符（32字节），可用 `openssl rand -hex 32` 生成",
+                });
+            }
+            settings.data_key = Some(Secret::new(key));
+        }
+        if let Some(url) = get("XYD_SMTP_URL") {
+            settings.mail.smtp_url = Some(Secret::new(url.trim()));
+        }
+        if let Some(from) = get("XYD_MAIL_FROM") {
+            settings.mail.from = from.trim().to_owned();
+        }
+        if let Some(dir) = get("XYD_MAIL_DIR") {
+            settings.mail.dir = std::path::PathBuf::from(dir.trim());
         }
         Ok(settings)
     }
@@ -236,5 +328,25 @@ mod tests {
         assert!(settings(&[("DATABASE_URL", "mysql://x")]).is_err());
         assert!(settings(&[("XYD_LOG_FORMAT", "xml")]).is_err());
         assert!(settings(&[("XYD_DB_MAX_CONNECTIONS", "0")]).is_err());
+        assert!(settings(&[("XYD_DATA_KEY", "abc")]).is_err());
+        assert!(settings(&[("XYD_PUBLIC_URL", "example.org")]).is_err());
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug_output() {
+        let key = "ab".repeat(32);
+        let s = settings(&[
+            ("XYD_DATA_KEY", key.as_str()),
+            ("XYD_SMTP_URL", "smtps://mailer:hunter2@smtp.example.org"),
+            ("XYD_PUBLIC_URL", "https://xyd.example.org/"),
+        ])
+        .unwrap();
+        let shown = format!("{s:?}");
+        assert!(
+            !shown.contains(&key) && !shown.contains("hunter2"),
+            "{shown}"
+        );
+        assert_eq!(s.public_url, "https://xyd.example.org");
+        assert!(s.secure_cookies);
     }
 }

@@ -1,5 +1,6 @@
 //! Pure domain rules: no I/O, no database, no clock unless passed in.
 
+pub mod agreement;
 pub mod division;
 pub mod email;
 pub mod entity_kind;

@@ -214,7 +214,7 @@ impl ResidentId {
     #[must_use]
     pub fn is_female(&self) -> bool {
         // b'0' is even, so the ASCII byte has the digit's parity.
-        self.number.as_bytes()[16] % 2 == 0
+        self.number.as_bytes()[16].is_multiple_of(2)
     }
 
     /// First 4 and last 4 characters with 10 `*` between: `2203**********123X`.

@@ -278,6 +278,28 @@ pub async fn count(db: &Db) -> Result<i64, StoreError> {
     Ok(n)
 }
 
+/// The roster row for `uscc`, as needed for L2 matching.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RosterMatch {
+    pub id: i64,
+    pub name: String,
+    pub legal_rep: String,
+    pub county_code: String,
+    pub status: String,
+}
+
+pub async fn by_uscc(db: &Db, uscc: &str) -> Result<Option<RosterMatch>, StoreError> {
+    Ok(on_pool!(db, |pool| {
+        sqlx::query_as::<_, RosterMatch>(
+            "SELECT id, name, legal_rep, county_code, status FROM entities WHERE uscc = $1",
+        )
+        .bind(uscc)
+        .fetch_optional(pool)
+        .await
+        .context("finding an entity by USCC")?
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,9 +4,13 @@
 //! [`on_pool!`] expands a block once per engine, so the same code is type-checked against each
 //! driver. The few paths that differ (bulk loading) say so where they branch.
 
+pub mod accounts;
+pub mod agreements;
+pub mod audit;
 pub mod departments;
 pub mod divisions;
 pub mod entities;
+pub mod registrations;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -46,6 +50,12 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
+}
+
+impl StoreError {
+    pub fn from_sqlx(context: &'static str, source: sqlx::Error) -> StoreError {
+        StoreError::Sqlx { context, source }
+    }
 }
 
 /// Attaches a short description of what we were doing to a driver error.
@@ -177,7 +187,8 @@ impl Db {
             Db::Sqlite(pool) => sqlx::migrate!("migrations/sqlite").run(pool).await?,
             Db::Postgres(pool) => sqlx::migrate!("migrations/postgres").run(pool).await?,
         }
-        divisions::seed(self, &crate::domain::division::DivisionTree::seed()).await
+        divisions::seed(self, &crate::domain::division::DivisionTree::seed()).await?;
+        agreements::ensure_built_in(self).await
     }
 
     /// Cheap round trip for `/readyz`.

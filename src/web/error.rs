@@ -12,8 +12,17 @@ use crate::store::StoreError;
 pub enum AppError {
     #[error("not found")]
     NotFound,
+    /// The form's CSRF token did not match the visitor's cookie.
+    #[error("csrf token mismatch")]
+    Csrf,
+    /// A page for logged-in owners was asked for without a session.
+    #[error("login required")]
+    LoginRequired,
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A failure that is ours, not the visitor's; the text is for the log only.
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 #[derive(Template, WebTemplate)]
@@ -31,6 +40,22 @@ impl IntoResponse for AppError {
                 "页面不存在",
                 "您访问的页面不存在，请检查地址或返回首页。",
             ),
+            AppError::Csrf => (
+                StatusCode::FORBIDDEN,
+                "页面已过期",
+                "为了您的账户安全，请返回上一页刷新后重新提交。您填写的内容没有被保存。",
+            ),
+            AppError::LoginRequired => {
+                return axum::response::Redirect::to("/login").into_response();
+            }
+            AppError::Internal(detail) => {
+                tracing::error!(error = %detail, "internal failure");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "服务暂时不可用",
+                    "系统出现问题，请稍后重试。",
+                )
+            }
             AppError::Store(err) => {
                 tracing::error!(error = %error_chain(err), "store failure");
                 (

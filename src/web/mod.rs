@@ -1,15 +1,19 @@
 //! HTTP edge: pages and JSON per audience. Handlers parse input into domain types, call the
 //! store and render; they never talk to the provincial platform directly.
 
+mod account;
+mod api;
 mod assets;
 pub mod error;
 mod health;
 mod public;
+pub mod register;
+pub mod session;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath};
 use axum::http::Request;
-use axum::routing::get;
+use axum::routing::{get, post};
 use tower_http::trace::TraceLayer;
 
 use crate::app::AppState;
@@ -24,7 +28,35 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/static/app.css", get(assets::stylesheet))
+        .route("/register", get(register::find))
+        .route("/register/form", get(register::form).post(register::submit))
+        .route("/confirm-email", get(register::confirm_email))
+        .route("/login", get(account::login_form).post(account::login))
+        .route("/logout", post(account::logout))
+        .route("/me", get(account::me))
+        .route(
+            "/me/resend-confirmation",
+            post(account::resend_confirmation),
+        )
+        .route(
+            "/me/agreement",
+            get(account::agreement).post(account::sign_agreement),
+        )
+        .route("/api/openapi.json", get(api::openapi))
+        .route("/api/v1/registrations", post(api::create_registration))
+        .route("/api/v1/registrations/{id}", get(api::get_registration))
+        .route(
+            "/api/v1/registrations/{id}/signatures",
+            post(api::create_signature),
+        )
+        .route("/api/v1/sessions", post(api::create_session))
+        .route("/api/v1/agreements/current", get(api::current_agreement))
+        .route("/api/v1/entities", get(api::search_entities))
         .fallback(error::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            session::visitor,
+        ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(
             // Method and matched route only: paths and query strings can carry personal data.

@@ -89,6 +89,18 @@ impl TestApp {
         let mut settings = Settings::with_database(database.url.clone());
         settings.listen = SocketAddr::from(([127, 0, 0, 1], 0));
         settings.max_connections = 4;
+        settings.data_key = Some(xinyidai::config::Secret::new(format!(
+            "{:016x}{:016x}{:016x}{:016x}",
+            rand::random::<u64>(),
+            rand::random::<u64>(),
+            rand::random::<u64>(),
+            rand::random::<u64>()
+        )));
+        // The real SMTP server `scripts/test` starts; without it mail goes to files.
+        settings.mail.smtp_url = std::env::var("XYD_TEST_SMTP_URL")
+            .ok()
+            .map(xinyidai::config::Secret::new);
+        settings.mail.dir = database.dir.path().join("mail");
         configure(&mut settings);
         let db = Db::open(&settings.database_url, settings.max_connections)
             .await
@@ -106,6 +118,7 @@ impl TestApp {
             db,
             client: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
+                .cookie_store(true)
                 .build()
                 .unwrap(),
             _database: database,
@@ -129,6 +142,25 @@ impl TestApp {
         let content_type = resp.headers()["content-type"].to_str().unwrap().to_owned();
         assert!(content_type.starts_with("text/html"), "{content_type}");
         Html::parse_document(&resp.text().await.unwrap())
+    }
+
+    /// A second browser: its own cookies, same server.
+    pub fn new_client(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .cookie_store(true)
+            .build()
+            .unwrap()
+    }
+
+    /// POSTs a form (already holding its CSRF token) and returns the response.
+    pub async fn post_form(&self, path: &str, fields: &[(&str, String)]) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .form(fields)
+            .send()
+            .await
+            .unwrap()
     }
 
     /// Stops the server gracefully and waits for it.

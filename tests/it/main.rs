@@ -3,9 +3,13 @@
 //! with `XYD_TEST_PG_URL` pointing at a server where it may create databases).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
+mod audit;
 mod cli;
 mod health;
 mod helpers;
 mod import;
+mod mail;
+mod mailbox;
 mod pages;
+mod registration;
 mod store;

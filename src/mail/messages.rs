@@ -1,0 +1,298 @@
+//! The messages the platform sends, in Chinese. Texts live in `templates/mail/`: a plain-text
+//! body (what every client shows) and an HTML alternative with the same words.
+//!
+//! Every message says who sent it and what to do if the reader did not ask for it. Links are
+//! absolute URLs built by the caller from `Settings::public_url`.
+
+use askama::Template;
+use time::OffsetDateTime;
+use time::macros::offset;
+
+use super::{MailError, MailKind, Outgoing};
+
+/// Prefixed to every subject so the sender is clear in a crowded inbox.
+const SUBJECT_PREFIX: &str = "【信易贷市场主体实名入驻平台】";
+
+/// A deadline as shown in messages: `2026年3月5日 14:30（北京时间）`.
+pub fn format_deadline(at: OffsetDateTime) -> String {
+    // China has one time zone and no daylight saving: a fixed +8 offset is exact.
+    let at = at.to_offset(offset!(+8));
+    format!(
+        "{}年{}月{}日 {:02}:{:02}（北京时间）",
+        at.year(),
+        u8::from(at.month()),
+        at.day(),
+        at.hour(),
+        at.minute()
+    )
+}
+
+/// Asks the owner to confirm the address by opening `link` (valid 24 hours). `expires` comes
+/// from [`format_deadline`].
+pub fn confirm_email(
+    to: &str,
+    entity_name: &str,
+    link: &str,
+    expires: &str,
+) -> Result<Outgoing, MailError> {
+    let subject = subject("请确认您的邮箱");
+    Ok(Outgoing {
+        kind: MailKind::ConfirmEmail,
+        to: to.to_owned(),
+        text: ConfirmEmailText {
+            entity_name,
+            link,
+            expires,
+        }
+        .render()?,
+        html: Some(
+            ConfirmEmailHtml {
+                subject: &subject,
+                entity_name,
+                link,
+                expires,
+            }
+            .render()?,
+        ),
+        subject,
+    })
+}
+
+/// A link to set a new password (valid 1 hour).
+pub fn password_reset(to: &str, link: &str, expires: &str) -> Result<Outgoing, MailError> {
+    let subject = subject("重置密码");
+    Ok(Outgoing {
+        kind: MailKind::PasswordReset,
+        to: to.to_owned(),
+        text: PasswordResetText { link, expires }.render()?,
+        html: Some(
+            PasswordResetHtml {
+                subject: &subject,
+                link,
+                expires,
+            }
+            .render()?,
+        ),
+        subject,
+    })
+}
+
+/// Sent instead of a second registration when the USCC is already registered under this
+/// address: the web answer stays the same either way, so it reveals nothing about who is
+/// registered, while the real owner learns how to get back in.
+pub fn already_registered(
+    to: &str,
+    entity_name: &str,
+    login_link: &str,
+    reset_link: &str,
+) -> Result<Outgoing, MailError> {
+    let subject = subject("该市场主体已经注册");
+    Ok(Outgoing {
+        kind: MailKind::AlreadyRegistered,
+        to: to.to_owned(),
+        text: AlreadyRegisteredText {
+            entity_name,
+            login_link,
+            reset_link,
+        }
+        .render()?,
+        html: Some(
+            AlreadyRegisteredHtml {
+                subject: &subject,
+                entity_name,
+                login_link,
+                reset_link,
+            }
+            .render()?,
+        ),
+        subject,
+    })
+}
+
+/// Confirms that a request for manual review was recorded.
+pub fn review_requested(to: &str, entity_name: &str) -> Result<Outgoing, MailError> {
+    let subject = subject("人工审核申请已收到");
+    Ok(Outgoing {
+        kind: MailKind::ReviewRequested,
+        to: to.to_owned(),
+        text: ReviewRequestedText { entity_name }.render()?,
+        html: Some(
+            ReviewRequestedHtml {
+                subject: &subject,
+                entity_name,
+            }
+            .render()?,
+        ),
+        subject,
+    })
+}
+
+fn subject(what: &str) -> String {
+    format!("{SUBJECT_PREFIX}{what}")
+}
+
+// One struct per template: `.txt` templates are not escaped, `.html` ones are (askama picks
+// the escaper from the extension), so an entity name like `A&B <公司>` is safe in both.
+
+#[derive(Template)]
+#[template(path = "mail/confirm_email.txt")]
+struct ConfirmEmailText<'a> {
+    entity_name: &'a str,
+    link: &'a str,
+    expires: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "mail/confirm_email.html")]
+struct ConfirmEmailHtml<'a> {
+    subject: &'a str,
+    entity_name: &'a str,
+    link: &'a str,
+    expires: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "mail/password_reset.txt")]
+struct PasswordResetText<'a> {
+    link: &'a str,
+    expires: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "mail/password_reset.html")]
+struct PasswordResetHtml<'a> {
+    subject: &'a str,
+    link: &'a str,
+    expires: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "mail/already_registered.txt")]
+struct AlreadyRegisteredText<'a> {
+    entity_name: &'a str,
+    login_link: &'a str,
+    reset_link: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "mail/already_registered.html")]
+struct AlreadyRegisteredHtml<'a> {
+    subject: &'a str,
+    entity_name: &'a str,
+    login_link: &'a str,
+    reset_link: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "mail/review_requested.txt")]
+struct ReviewRequestedText<'a> {
+    entity_name: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "mail/review_requested.html")]
+struct ReviewRequestedHtml<'a> {
+    subject: &'a str,
+    entity_name: &'a str,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    const TO: &str = "owner@example.org";
+    const LINK: &str = "https://xyd.example.org/email/confirm?token=abc&x=1";
+
+    fn assert_common(mail: &Outgoing, subject_words: &str) {
+        assert_eq!(mail.to, TO);
+        assert!(mail.subject.starts_with(SUBJECT_PREFIX), "{}", mail.subject);
+        assert!(mail.subject.ends_with(subject_words), "{}", mail.subject);
+        assert!(mail.text.starts_with("您好："), "{}", mail.text);
+        assert!(mail.text.contains("信易贷市场主体实名入驻平台"));
+        assert!(
+            mail.text.contains("如果"),
+            "says what to do if it was not you"
+        );
+        let html = mail.html.as_deref().unwrap();
+        assert!(html.contains("<html lang=\"zh-CN\">"));
+        assert!(html.contains(&format!("<title>{}</title>", mail.subject)));
+    }
+
+    #[test]
+    fn deadlines_are_shown_in_beijing_time() {
+        let at = datetime!(2026-03-05 06:30 UTC);
+        assert_eq!(format_deadline(at), "2026年3月5日 14:30（北京时间）");
+        let late = datetime!(2026-12-31 16:05 UTC);
+        assert_eq!(format_deadline(late), "2027年1月1日 00:05（北京时间）");
+    }
+
+    #[test]
+    fn confirm_email_has_the_link_and_the_deadline() {
+        let mail = confirm_email(
+            TO,
+            "梨树县某某农机专业合作社",
+            LINK,
+            "2026年3月5日 14:30（北京时间）",
+        )
+        .unwrap();
+        assert_eq!(mail.kind, MailKind::ConfirmEmail);
+        assert_common(&mail, "请确认您的邮箱");
+        // Plain text carries the link verbatim on its own line, so clients make it clickable.
+        assert!(mail.text.contains(&format!("\n{LINK}\n")), "{}", mail.text);
+        assert!(mail.text.contains("梨树县某某农机专业合作社"));
+        assert!(mail.text.contains("24 小时"));
+        assert!(mail.text.contains("2026年3月5日 14:30（北京时间）"));
+        let html = mail.html.unwrap();
+        assert!(
+            html.contains(&format!("href=\"{}\"", LINK.replace('&', "&#38;"))),
+            "{html}"
+        );
+        assert!(html.contains("确认邮箱</a>"));
+    }
+
+    #[test]
+    fn password_reset_is_valid_for_an_hour() {
+        let mail = password_reset(TO, LINK, "2026年3月5日 14:30（北京时间）").unwrap();
+        assert_eq!(mail.kind, MailKind::PasswordReset);
+        assert_common(&mail, "重置密码");
+        assert!(mail.text.contains(&format!("\n{LINK}\n")));
+        assert!(mail.text.contains("1 小时"));
+        assert!(mail.text.contains("您的密码不会改变"));
+    }
+
+    #[test]
+    fn already_registered_offers_login_and_reset() {
+        let login = "https://xyd.example.org/login";
+        let reset = "https://xyd.example.org/password/forgot";
+        let mail = already_registered(TO, "梨树县某某商店", login, reset).unwrap();
+        assert_eq!(mail.kind, MailKind::AlreadyRegistered);
+        assert_common(&mail, "该市场主体已经注册");
+        assert!(mail.text.contains(&format!("\n{login}\n")));
+        assert!(mail.text.contains(&format!("\n{reset}\n")));
+        assert!(mail.text.contains("梨树县某某商店"));
+        let html = mail.html.unwrap();
+        assert!(
+            html.contains(&format!("href=\"{login}\""))
+                && html.contains(&format!("href=\"{reset}\""))
+        );
+    }
+
+    #[test]
+    fn review_requested_names_the_entity() {
+        let mail = review_requested(TO, "梨树县某某饭店").unwrap();
+        assert_eq!(mail.kind, MailKind::ReviewRequested);
+        assert_common(&mail, "人工审核申请已收到");
+        assert!(mail.text.contains("“梨树县某某饭店”"));
+        assert!(mail.text.contains("人工审核"));
+    }
+
+    #[test]
+    fn entity_names_are_escaped_in_html_only() {
+        let mail = review_requested(TO, "A&B <script>公司").unwrap();
+        assert!(mail.text.contains("A&B <script>公司"), "{}", mail.text);
+        let html = mail.html.unwrap();
+        assert!(!html.contains("<script>"), "{html}");
+        assert!(html.contains("A&#38;B &#60;script&#62;公司"), "{html}");
+    }
+}

@@ -1,0 +1,467 @@
+//! Registrations, their signatures and the one-time email links, written together so an owner's
+//! submission is either wholly recorded or not at all.
+
+use time::{Duration, OffsetDateTime};
+
+use crate::on_pool;
+
+use super::accounts::new_token;
+use super::audit::{self, AuditEntry};
+use super::{Context, Db, StoreError, WritePool};
+
+/// How long an email confirmation link works.
+pub const CONFIRM_LINK_TTL: Duration = Duration::hours(24);
+/// How long a password-reset link works.
+pub const RESET_LINK_TTL: Duration = Duration::hours(1);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verification {
+    /// L2: the roster has the USCC, and the entity and legal representative names match it.
+    Matched,
+    /// The owner asked the responsible department to check by hand.
+    ReviewRequested,
+    Approved,
+    Rejected,
+}
+
+impl Verification {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verification::Matched => "matched",
+            Verification::ReviewRequested => "review_requested",
+            Verification::Approved => "approved",
+            Verification::Rejected => "rejected",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Verification> {
+        match s {
+            "matched" => Some(Verification::Matched),
+            "review_requested" => Some(Verification::ReviewRequested),
+            "approved" => Some(Verification::Approved),
+            "rejected" => Some(Verification::Rejected),
+            _ => None,
+        }
+    }
+
+    pub fn is_verified(self) -> bool {
+        matches!(self, Verification::Matched | Verification::Approved)
+    }
+}
+
+/// Evidence of one act of signing.
+#[derive(Debug, Clone)]
+pub struct SignatureEvidence {
+    pub version: String,
+    pub digest: String,
+    pub signer_name: String,
+    pub ip: String,
+    pub user_agent: String,
+}
+
+/// Everything a new registration writes.
+#[derive(Debug, Clone)]
+pub struct NewRegistration {
+    pub email: String,
+    pub password_hash: String,
+    pub uscc: String,
+    pub entity_id: Option<i64>,
+    pub entity_name: String,
+    pub legal_rep_name: String,
+    pub legal_rep_id_sealed: Vec<u8>,
+    pub legal_rep_id_lookup: String,
+    pub legal_rep_id_masked: String,
+    pub mobile: String,
+    pub referral_code: Option<String>,
+    pub verification: Verification,
+    /// Codes of the L2 checks that failed (empty when matched).
+    pub mismatch: Vec<&'static str>,
+    pub review_note: Option<String>,
+    /// Signed in the same step (the HTML form); the API signs separately.
+    pub signature: Option<SignatureEvidence>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Created {
+    pub registration_id: i64,
+    pub account_id: i64,
+    /// The email-confirmation link's token (only its hash is stored).
+    pub confirm_token: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CreateError {
+    #[error("this USCC is already registered")]
+    UsccTaken,
+    #[error("an account with this email exists")]
+    EmailTaken,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn unique_violation_on(err: &sqlx::Error, column: &str) -> bool {
+    match err {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            // SQLite names the column ("registrations.uscc"), PostgreSQL the constraint
+            // ("registrations_uscc_key"); both contain the column name.
+            let detail = format!("{} {}", db.message(), db.constraint().unwrap_or_default());
+            detail.contains(column)
+        }
+        _ => false,
+    }
+}
+
+/// Writes account, registration, signature, confirmation token and audit rows in one transaction.
+pub async fn create(db: &Db, new: &NewRegistration) -> Result<Created, CreateError> {
+    let now = OffsetDateTime::now_utc();
+    let (confirm_token, confirm_hash) = new_token();
+    let mismatch = (!new.mismatch.is_empty()).then(|| new.mismatch.join(","));
+    let created = on_pool!(db, |pool| {
+        let mut tx = pool
+            .begin_write()
+            .await
+            .context("starting a registration")?;
+        let account_id: i64 = match sqlx::query_scalar(
+            "INSERT INTO accounts (email, password_hash, role, created_at)
+             VALUES ($1, $2, 'owner', $3) RETURNING id",
+        )
+        .bind(&new.email)
+        .bind(&new.password_hash)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await
+        {
+            Ok(id) => id,
+            Err(e) if unique_violation_on(&e, "email") => return Err(CreateError::EmailTaken),
+            Err(e) => return Err(StoreError::from_sqlx("creating an account", e).into()),
+        };
+        let registration_id: i64 = match sqlx::query_scalar(
+            "INSERT INTO registrations (account_id, uscc, entity_id, entity_name, legal_rep_name,
+                 legal_rep_id_sealed, legal_rep_id_lookup, legal_rep_id_masked, mobile,
+                 referral_code, verification, mismatch, review_note, personal_info_consent_at,
+                 created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $14)
+             RETURNING id",
+        )
+        .bind(account_id)
+        .bind(&new.uscc)
+        .bind(new.entity_id)
+        .bind(&new.entity_name)
+        .bind(&new.legal_rep_name)
+        .bind(&new.legal_rep_id_sealed)
+        .bind(&new.legal_rep_id_lookup)
+        .bind(&new.legal_rep_id_masked)
+        .bind(&new.mobile)
+        .bind(&new.referral_code)
+        .bind(new.verification.as_str())
+        .bind(&mismatch)
+        .bind(&new.review_note)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await
+        {
+            Ok(id) => id,
+            Err(e) if unique_violation_on(&e, "uscc") => return Err(CreateError::UsccTaken),
+            Err(e) => return Err(StoreError::from_sqlx("creating a registration", e).into()),
+        };
+        if let Some(sig) = &new.signature {
+            sqlx::query(INSERT_SIGNATURE)
+                .bind(registration_id)
+                .bind(&sig.version)
+                .bind(&sig.digest)
+                .bind(&sig.signer_name)
+                .bind(now)
+                .bind(&sig.ip)
+                .bind(&sig.user_agent)
+                .execute(&mut *tx)
+                .await
+                .context("recording a signature")?;
+        }
+        sqlx::query(
+            "INSERT INTO email_tokens (token_hash, account_id, purpose, created_at, expires_at)
+             VALUES ($1, $2, 'confirm_email', $3, $4)",
+        )
+        .bind(&confirm_hash)
+        .bind(account_id)
+        .bind(now)
+        .bind(now + CONFIRM_LINK_TTL)
+        .execute(&mut *tx)
+        .await
+        .context("storing the confirmation link")?;
+        let subject = format!("registration:{registration_id}");
+        let actor = format!("account:{account_id}");
+        audit::append(
+            &mut *tx,
+            &AuditEntry {
+                actor: &actor,
+                action: "registration.submitted",
+                subject: &subject,
+                detail: serde_json::json!({
+                    "verification": new.verification.as_str(),
+                    "mismatch": new.mismatch,
+                    "in_roster": new.entity_id.is_some(),
+                    "referral": new.referral_code.is_some(),
+                }),
+            },
+            now,
+        )
+        .await?;
+        if let Some(sig) = &new.signature {
+            audit::append(
+                &mut *tx,
+                &AuditEntry {
+                    actor: &actor,
+                    action: "agreement.signed",
+                    subject: &subject,
+                    detail: serde_json::json!({ "version": sig.version, "digest": sig.digest }),
+                },
+                now,
+            )
+            .await?;
+        }
+        tx.commit().await.context("committing a registration")?;
+        Created {
+            registration_id,
+            account_id,
+            confirm_token,
+        }
+    });
+    Ok(created)
+}
+
+const INSERT_SIGNATURE: &str = "INSERT INTO signatures
+    (registration_id, version, digest, signer_name, signed_at, ip, user_agent)
+    VALUES ($1, $2, $3, $4, $5, $6, $7)";
+
+/// Appends a signature for an existing registration (and its audit row).
+pub async fn sign(
+    db: &Db,
+    registration_id: i64,
+    account_id: i64,
+    sig: &SignatureEvidence,
+) -> Result<(), StoreError> {
+    let now = OffsetDateTime::now_utc();
+    on_pool!(db, |pool| {
+        let mut tx = pool.begin_write().await.context("starting to sign")?;
+        sqlx::query(INSERT_SIGNATURE)
+            .bind(registration_id)
+            .bind(&sig.version)
+            .bind(&sig.digest)
+            .bind(&sig.signer_name)
+            .bind(now)
+            .bind(&sig.ip)
+            .bind(&sig.user_agent)
+            .execute(&mut *tx)
+            .await
+            .context("recording a signature")?;
+        sqlx::query("UPDATE registrations SET updated_at = $1 WHERE id = $2")
+            .bind(now)
+            .bind(registration_id)
+            .execute(&mut *tx)
+            .await
+            .context("touching a registration")?;
+        audit::append(
+            &mut *tx,
+            &AuditEntry {
+                actor: &format!("account:{account_id}"),
+                action: "agreement.signed",
+                subject: &format!("registration:{registration_id}"),
+                detail: serde_json::json!({ "version": sig.version, "digest": sig.digest }),
+            },
+            now,
+        )
+        .await?;
+        tx.commit().await.context("committing a signature")?;
+    });
+    Ok(())
+}
+
+/// A registration as its owner sees it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RegistrationView {
+    pub id: i64,
+    pub account_id: i64,
+    pub uscc: String,
+    pub entity_name: String,
+    pub legal_rep_name: String,
+    pub legal_rep_id_masked: String,
+    pub mobile: String,
+    pub referral_code: Option<String>,
+    pub verification: String,
+    pub mismatch: Option<String>,
+    pub review_note: Option<String>,
+    pub decision_reason: Option<String>,
+    pub sync_state: String,
+    pub created_at: OffsetDateTime,
+    pub email_confirmed_at: Option<OffsetDateTime>,
+}
+
+const VIEW_SQL: &str = "SELECT r.id, r.account_id, r.uscc, r.entity_name, r.legal_rep_name,
+        r.legal_rep_id_masked, r.mobile, r.referral_code, r.verification, r.mismatch,
+        r.review_note, r.decision_reason, r.sync_state, r.created_at, a.email_confirmed_at
+     FROM registrations r JOIN accounts a ON a.id = r.account_id";
+
+pub async fn by_id(db: &Db, id: i64) -> Result<Option<RegistrationView>, StoreError> {
+    let sql = format!("{VIEW_SQL} WHERE r.id = $1");
+    Ok(on_pool!(db, |pool| {
+        sqlx::query_as::<_, RegistrationView>(&sql)
+            .bind(id)
+            .fetch_optional(pool)
+            .await
+            .context("reading a registration")?
+    }))
+}
+
+pub async fn for_account(db: &Db, account_id: i64) -> Result<Vec<RegistrationView>, StoreError> {
+    let sql = format!("{VIEW_SQL} WHERE r.account_id = $1 ORDER BY r.id");
+    Ok(on_pool!(db, |pool| {
+        sqlx::query_as::<_, RegistrationView>(&sql)
+            .bind(account_id)
+            .fetch_all(pool)
+            .await
+            .context("listing an account's registrations")?
+    }))
+}
+
+/// The email on file for the registration of `uscc`, if registered.
+pub async fn email_for_uscc(db: &Db, uscc: &str) -> Result<Option<String>, StoreError> {
+    Ok(on_pool!(db, |pool| {
+        sqlx::query_scalar(
+            "SELECT a.email FROM registrations r JOIN accounts a ON a.id = r.account_id
+             WHERE r.uscc = $1",
+        )
+        .bind(uscc)
+        .fetch_optional(pool)
+        .await
+        .context("finding a registration by USCC")?
+    }))
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SignatureRow {
+    pub version: String,
+    pub digest: String,
+    pub signer_name: String,
+    pub signed_at: OffsetDateTime,
+}
+
+/// Signatures of a registration, newest first.
+pub async fn signatures(db: &Db, registration_id: i64) -> Result<Vec<SignatureRow>, StoreError> {
+    Ok(on_pool!(db, |pool| {
+        sqlx::query_as::<_, SignatureRow>(
+            "SELECT version, digest, signer_name, signed_at FROM signatures
+             WHERE registration_id = $1 ORDER BY signed_at DESC, id DESC",
+        )
+        .bind(registration_id)
+        .fetch_all(pool)
+        .await
+        .context("listing signatures")?
+    }))
+}
+
+/// A new confirmation link for `account_id`, unless one was issued within `min_interval`
+/// (resend throttle). Earlier links stay valid until they expire.
+pub async fn new_confirm_token(
+    db: &Db,
+    account_id: i64,
+    min_interval: Duration,
+) -> Result<Option<String>, StoreError> {
+    let now = OffsetDateTime::now_utc();
+    let (token, hash) = new_token();
+    let issued = on_pool!(db, |pool| {
+        let mut tx = pool.begin_write().await.context("starting a resend")?;
+        let recent: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM email_tokens
+             WHERE account_id = $1 AND purpose = 'confirm_email' AND created_at > $2",
+        )
+        .bind(account_id)
+        .bind(now - min_interval)
+        .fetch_one(&mut *tx)
+        .await
+        .context("checking recent confirmation links")?;
+        if recent > 0 {
+            false
+        } else {
+            sqlx::query(
+                "INSERT INTO email_tokens (token_hash, account_id, purpose, created_at, expires_at)
+                 VALUES ($1, $2, 'confirm_email', $3, $4)",
+            )
+            .bind(&hash)
+            .bind(account_id)
+            .bind(now)
+            .bind(now + CONFIRM_LINK_TTL)
+            .execute(&mut *tx)
+            .await
+            .context("storing a confirmation link")?;
+            tx.commit()
+                .await
+                .context("committing a confirmation link")?;
+            true
+        }
+    });
+    Ok(issued.then_some(token))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenOutcome {
+    Used,
+    Expired,
+    Unknown,
+}
+
+/// Marks the account's email confirmed if `token` is a live confirmation link.
+pub async fn confirm_email(db: &Db, token: &str) -> Result<TokenOutcome, StoreError> {
+    let hash = super::accounts::token_hash(token);
+    let now = OffsetDateTime::now_utc();
+    let outcome = on_pool!(db, |pool| {
+        let mut tx = pool
+            .begin_write()
+            .await
+            .context("starting email confirmation")?;
+        let row: Option<(i64, OffsetDateTime, Option<OffsetDateTime>)> = sqlx::query_as(
+            "SELECT account_id, expires_at, used_at FROM email_tokens
+             WHERE token_hash = $1 AND purpose = 'confirm_email'",
+        )
+        .bind(&hash)
+        .fetch_optional(&mut *tx)
+        .await
+        .context("reading a confirmation link")?;
+        let outcome = match row {
+            None => TokenOutcome::Unknown,
+            Some((_, _, Some(_))) => TokenOutcome::Used,
+            Some((_, expires, None)) if expires < now => TokenOutcome::Expired,
+            Some((account_id, _, None)) => {
+                sqlx::query("UPDATE email_tokens SET used_at = $1 WHERE token_hash = $2")
+                    .bind(now)
+                    .bind(&hash)
+                    .execute(&mut *tx)
+                    .await
+                    .context("using a confirmation link")?;
+                sqlx::query(
+                    "UPDATE accounts SET email_confirmed_at = $1
+                     WHERE id = $2 AND email_confirmed_at IS NULL",
+                )
+                .bind(now)
+                .bind(account_id)
+                .execute(&mut *tx)
+                .await
+                .context("confirming an email")?;
+                audit::append(
+                    &mut *tx,
+                    &AuditEntry {
+                        actor: &format!("account:{account_id}"),
+                        action: "account.email_confirmed",
+                        subject: &format!("account:{account_id}"),
+                        detail: serde_json::json!({}),
+                    },
+                    now,
+                )
+                .await?;
+                TokenOutcome::Used
+            }
+        };
+        tx.commit().await.context("committing email confirmation")?;
+        outcome
+    });
+    Ok(outcome)
+}

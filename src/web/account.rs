@@ -1,0 +1,501 @@
+//! Logged-in owners: log in and out, the status page `/me`, and the agreement page.
+
+use std::net::SocketAddr;
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::Form;
+use axum::extract::{ConnectInfo, Extension, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use time::{Duration, OffsetDateTime};
+
+use crate::app::AppState;
+use crate::domain::email::EmailAddress;
+use crate::registration::Mismatch;
+use crate::store::accounts::{self, Account, SessionKind};
+use crate::store::agreements::{self, AgreementVersion};
+use crate::store::registrations::{
+    self, RegistrationView, SignatureEvidence, SignatureRow, Verification,
+};
+
+use super::error::AppError;
+use super::register::{send_confirmation, user_agent};
+use super::session::{Visitor, cookie, session_cookie_name};
+
+/// Failed logins allowed per account, and per client address, in [`THROTTLE_WINDOW`].
+pub const MAX_FAILURES_PER_ACCOUNT: i64 = 5;
+pub const MAX_FAILURES_PER_ADDRESS: i64 = 20;
+pub const THROTTLE_WINDOW: Duration = Duration::minutes(15);
+
+/// Throttle keys are hashed with a per-process salt: the table never holds an email or an IP.
+fn throttle_key(state: &AppState, kind: &str, value: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(state.throttle_salt.as_bytes());
+    h.update(kind.as_bytes());
+    h.update([0]);
+    h.update(value.as_bytes());
+    hex::encode(h.finalize())
+}
+
+/// Why a login is refused, in words the owner can act on.
+pub enum LoginRefusal {
+    BadCredentials,
+    Throttled,
+}
+
+/// Checks credentials with throttling; shared by the form and `POST /api/v1/sessions`.
+pub async fn authenticate(
+    state: &AppState,
+    email: &str,
+    password: &str,
+    peer: &SocketAddr,
+) -> Result<Result<Account, LoginRefusal>, AppError> {
+    let email = EmailAddress::parse(email)
+        .map(|e| e.as_str().to_owned())
+        .unwrap_or_default();
+    let account_key = throttle_key(state, "account", &email);
+    let address_key = throttle_key(state, "address", &peer.ip().to_string());
+    if accounts::login_failures_since(&state.db, &account_key, THROTTLE_WINDOW).await?
+        >= MAX_FAILURES_PER_ACCOUNT
+        || accounts::login_failures_since(&state.db, &address_key, THROTTLE_WINDOW).await?
+            >= MAX_FAILURES_PER_ADDRESS
+    {
+        return Ok(Err(LoginRefusal::Throttled));
+    }
+    let account = if email.is_empty() {
+        None
+    } else {
+        accounts::by_email(&state.db, &email).await?
+    };
+    let ok = state
+        .hasher
+        .verify(password, account.as_ref().map(|a| a.password_hash.as_str()))
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))?;
+    match account {
+        Some(account) if ok => {
+            accounts::clear_login_failures(&state.db, &account_key).await?;
+            Ok(Ok(account))
+        }
+        _ => {
+            accounts::record_login_failure(&state.db, &[account_key, address_key]).await?;
+            Ok(Err(LoginRefusal::BadCredentials))
+        }
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "login.html")]
+pub struct LoginPage {
+    csrf: String,
+    email: String,
+    error: Option<&'static str>,
+}
+
+pub async fn login_form(Extension(visitor): Extension<Visitor>) -> Response {
+    if visitor.account.is_some() {
+        return Redirect::to("/me").into_response();
+    }
+    LoginPage {
+        csrf: visitor.csrf,
+        email: String::new(),
+        error: None,
+    }
+    .into_response()
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct LoginForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+}
+
+pub async fn login(
+    State(state): State<AppState>,
+    Extension(visitor): Extension<Visitor>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Form(form): Form<LoginForm>,
+) -> Result<Response, AppError> {
+    visitor.check_csrf(&form.csrf)?;
+    let refused = |status: StatusCode, error: &'static str| {
+        Ok((
+            status,
+            LoginPage {
+                csrf: visitor.csrf.clone(),
+                email: form.email.chars().take(254).collect(),
+                error: Some(error),
+            },
+        )
+            .into_response())
+    };
+    let account = match authenticate(&state, &form.email, &form.password, &peer).await? {
+        Ok(account) => account,
+        Err(LoginRefusal::BadCredentials) => {
+            return refused(StatusCode::UNAUTHORIZED, "邮箱或密码不正确。");
+        }
+        Err(LoginRefusal::Throttled) => {
+            return refused(
+                StatusCode::TOO_MANY_REQUESTS,
+                "登录失败次数过多，为保护账户安全已暂停登录，请15分钟后再试，或通过“忘记密码”重设。",
+            );
+        }
+    };
+    // Rotate: the pre-login session id (if any) dies, a fresh one is issued.
+    if let Some(old) = &visitor.session_token {
+        accounts::end_session(&state.db, old).await?;
+    }
+    let token = accounts::create_session(&state.db, account.id, SessionKind::Cookie).await?;
+    // A newer agreement must be signed before anything else.
+    let target = if needs_signature(&state, account.id).await? {
+        "/me/agreement"
+    } else {
+        "/me"
+    };
+    let mut resp = Redirect::to(target).into_response();
+    let secure = state.settings.secure_cookies;
+    if let Some(c) = cookie(session_cookie_name(secure), &token, secure, None) {
+        resp.headers_mut().append(header::SET_COOKIE, c);
+    }
+    Ok(resp)
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct CsrfOnly {
+    #[serde(default)]
+    csrf: String,
+}
+
+pub async fn logout(
+    State(state): State<AppState>,
+    Extension(visitor): Extension<Visitor>,
+    Form(form): Form<CsrfOnly>,
+) -> Result<Response, AppError> {
+    visitor.check_csrf(&form.csrf)?;
+    if let Some(token) = &visitor.session_token {
+        accounts::end_session(&state.db, token).await?;
+    }
+    let mut resp = Redirect::to("/").into_response();
+    let secure = state.settings.secure_cookies;
+    if let Some(c) = cookie(session_cookie_name(secure), "", secure, Some(0)) {
+        resp.headers_mut().append(header::SET_COOKIE, c);
+    }
+    Ok(resp)
+}
+
+/// One step of the path, as shown on `/me` and in the API.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct Step {
+    /// `submitted`, `email_confirmed`, `verified`, `agreement_signed`, `provincial_sync`.
+    pub key: &'static str,
+    /// `done`, `pending`, `in_review`, `rejected`, `action_needed`.
+    pub state: &'static str,
+    pub label: &'static str,
+    /// What happened or what to do, in Chinese.
+    pub detail: String,
+}
+
+fn shanghai(t: OffsetDateTime) -> String {
+    t.to_offset(time::macros::offset!(+8))
+        .format(time::macros::format_description!(
+            "[year]-[month]-[day] [hour]:[minute]"
+        ))
+        .unwrap_or_default()
+}
+
+/// The state of every step of one registration.
+pub fn steps(
+    reg: &RegistrationView,
+    signatures: &[SignatureRow],
+    current: Option<&AgreementVersion>,
+) -> Vec<Step> {
+    let mut out = vec![Step {
+        key: "submitted",
+        state: "done",
+        label: "提交登记",
+        detail: format!("{} 提交", shanghai(reg.created_at)),
+    }];
+    out.push(match reg.email_confirmed_at {
+        Some(at) => Step {
+            key: "email_confirmed",
+            state: "done",
+            label: "确认邮箱",
+            detail: format!("{} 已确认", shanghai(at)),
+        },
+        None => Step {
+            key: "email_confirmed",
+            state: "action_needed",
+            label: "确认邮箱",
+            detail: "请打开我们发到您邮箱的确认邮件，点击其中的链接（24小时内有效）。没收到可以重新发送。".to_owned(),
+        },
+    });
+    let verification = Verification::parse(&reg.verification);
+    let mismatch: Vec<&'static str> = reg
+        .mismatch
+        .as_deref()
+        .unwrap_or_default()
+        .split(',')
+        .filter_map(Mismatch::parse)
+        .map(Mismatch::message)
+        .collect();
+    out.push(match verification {
+        Some(Verification::Matched) => Step {
+            key: "verified",
+            state: "done",
+            label: "实名核验",
+            detail: "已与市场主体登记名录核对一致".to_owned(),
+        },
+        Some(Verification::Approved) => Step {
+            key: "verified",
+            state: "done",
+            label: "实名核验",
+            detail: "人工审核已通过".to_owned(),
+        },
+        Some(Verification::Rejected) => Step {
+            key: "verified",
+            state: "rejected",
+            label: "实名核验",
+            detail: format!(
+                "人工审核未通过：{}",
+                reg.decision_reason
+                    .as_deref()
+                    .unwrap_or("请联系所在乡镇（街道）了解原因")
+            ),
+        },
+        _ => Step {
+            key: "verified",
+            state: "in_review",
+            label: "实名核验",
+            detail: format!(
+                "已申请人工审核，由所在乡镇（街道）或主管部门处理。原因：{}",
+                mismatch.join(" ")
+            ),
+        },
+    });
+    let latest = signatures.first();
+    out.push(match (latest, current) {
+        (Some(sig), Some(cur)) if sig.version == cur.version => Step {
+            key: "agreement_signed",
+            state: "done",
+            label: "签署《用户服务协议》",
+            detail: format!("{} 签署版本 {}", shanghai(sig.signed_at), sig.version),
+        },
+        (_, Some(cur)) => Step {
+            key: "agreement_signed",
+            state: "action_needed",
+            label: "签署《用户服务协议》",
+            detail: format!("协议已更新为版本 {}，请阅读并签署后继续办理。", cur.version),
+        },
+        (Some(sig), None) => Step {
+            key: "agreement_signed",
+            state: "done",
+            label: "签署《用户服务协议》",
+            detail: format!("{} 签署版本 {}", shanghai(sig.signed_at), sig.version),
+        },
+        (None, None) => Step {
+            key: "agreement_signed",
+            state: "pending",
+            label: "签署《用户服务协议》",
+            detail: String::new(),
+        },
+    });
+    out.push(Step {
+        key: "provincial_sync",
+        state: "pending",
+        label: "报送省级平台",
+        detail: "等待报送省级“信易贷”平台，受理结果会显示在这里并通过邮件通知您。".to_owned(),
+    });
+    out
+}
+
+/// True when any of the account's registrations has not signed the current agreement.
+async fn needs_signature(state: &AppState, account_id: i64) -> Result<bool, AppError> {
+    let Some(current) = agreements::current(&state.db).await? else {
+        return Ok(false);
+    };
+    for reg in registrations::for_account(&state.db, account_id).await? {
+        let sigs = registrations::signatures(&state.db, reg.id).await?;
+        if sigs.first().is_none_or(|s| s.version != current.version) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+pub struct RegistrationCard {
+    pub reg: RegistrationView,
+    pub steps: Vec<Step>,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "me.html")]
+pub struct MePage {
+    csrf: String,
+    email: String,
+    email_confirmed: bool,
+    cards: Vec<RegistrationCard>,
+    notice: Option<&'static str>,
+}
+
+pub async fn me(
+    State(state): State<AppState>,
+    Extension(visitor): Extension<Visitor>,
+) -> Result<MePage, AppError> {
+    let account = visitor.require_account()?;
+    let current = agreements::current(&state.db).await?;
+    let mut cards = Vec::new();
+    for reg in registrations::for_account(&state.db, account.id).await? {
+        let sigs = registrations::signatures(&state.db, reg.id).await?;
+        let steps = steps(&reg, &sigs, current.as_ref());
+        cards.push(RegistrationCard { reg, steps });
+    }
+    Ok(MePage {
+        csrf: visitor.csrf.clone(),
+        email: account.email.clone(),
+        email_confirmed: account.email_confirmed_at.is_some(),
+        cards,
+        notice: None,
+    })
+}
+
+/// Resends the confirmation email, at most once a minute per account.
+pub async fn resend_confirmation(
+    State(state): State<AppState>,
+    Extension(visitor): Extension<Visitor>,
+    Form(form): Form<CsrfOnly>,
+) -> Result<Response, AppError> {
+    visitor.check_csrf(&form.csrf)?;
+    let account = visitor.require_account()?;
+    let mut page = me(State(state.clone()), Extension(visitor.clone())).await?;
+    if account.email_confirmed_at.is_some() {
+        page.notice = Some("您的邮箱已经确认过了。");
+        return Ok(page.into_response());
+    }
+    match registrations::new_confirm_token(&state.db, account.id, Duration::minutes(1)).await? {
+        Some(token) => {
+            let name = page
+                .cards
+                .first()
+                .map(|c| c.reg.entity_name.clone())
+                .unwrap_or_default();
+            send_confirmation(&state, &account.email, &name, &token).await;
+            page.notice = Some("确认邮件已重新发送，请查收（也请看看垃圾邮件箱）。");
+            Ok(page.into_response())
+        }
+        None => {
+            page.notice = Some("刚刚已经发送过，请1分钟后再试。");
+            Ok((StatusCode::TOO_MANY_REQUESTS, page).into_response())
+        }
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "me_agreement.html")]
+pub struct AgreementPage {
+    csrf: String,
+    /// The version last signed, with its text and the signature.
+    signed: Option<(AgreementVersion, SignatureRow)>,
+    /// The current version when it still needs signing.
+    to_sign: Option<AgreementVersion>,
+    signer_name: String,
+    error: Option<&'static str>,
+}
+
+async fn agreement_page(
+    state: &AppState,
+    visitor: &Visitor,
+    error: Option<&'static str>,
+) -> Result<AgreementPage, AppError> {
+    let account = visitor.require_account()?;
+    let regs = registrations::for_account(&state.db, account.id).await?;
+    let Some(reg) = regs.first() else {
+        return Err(AppError::NotFound);
+    };
+    let sigs = registrations::signatures(&state.db, reg.id).await?;
+    let signed = match sigs.into_iter().next() {
+        Some(sig) => agreements::get(&state.db, &sig.version)
+            .await?
+            .map(|v| (v, sig)),
+        None => None,
+    };
+    let current = agreements::current(&state.db).await?;
+    let to_sign = current.filter(|c| signed.as_ref().is_none_or(|(v, _)| v.version != c.version));
+    Ok(AgreementPage {
+        csrf: visitor.csrf.clone(),
+        signed,
+        to_sign,
+        signer_name: reg.legal_rep_name.clone(),
+        error,
+    })
+}
+
+pub async fn agreement(
+    State(state): State<AppState>,
+    Extension(visitor): Extension<Visitor>,
+) -> Result<AgreementPage, AppError> {
+    agreement_page(&state, &visitor, None).await
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct SignForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    version: String,
+    #[serde(default)]
+    digest: String,
+    #[serde(default)]
+    agree: Option<String>,
+}
+
+pub async fn sign_agreement(
+    State(state): State<AppState>,
+    Extension(visitor): Extension<Visitor>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<SignForm>,
+) -> Result<Response, AppError> {
+    visitor.check_csrf(&form.csrf)?;
+    let account = visitor.require_account()?;
+    let page = agreement_page(&state, &visitor, None).await?;
+    let Some(current) = &page.to_sign else {
+        return Ok(Redirect::to("/me").into_response());
+    };
+    if form.agree.is_none() {
+        let page =
+            agreement_page(&state, &visitor, Some("请勾选“我已阅读并同意”后再签署。")).await?;
+        return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
+    }
+    if form.version != current.version || form.digest != current.digest {
+        let page = agreement_page(
+            &state,
+            &visitor,
+            Some("协议刚刚又更新了，请阅读下面的最新版本后再签署。"),
+        )
+        .await?;
+        return Ok((StatusCode::CONFLICT, page).into_response());
+    }
+    let regs = registrations::for_account(&state.db, account.id).await?;
+    for reg in &regs {
+        registrations::sign(
+            &state.db,
+            reg.id,
+            account.id,
+            &SignatureEvidence {
+                version: current.version.clone(),
+                digest: current.digest.clone(),
+                signer_name: reg.legal_rep_name.clone(),
+                ip: peer.ip().to_string(),
+                user_agent: user_agent(&headers),
+            },
+        )
+        .await?;
+    }
+    Ok(Redirect::to("/me").into_response())
+}

@@ -69,6 +69,16 @@ enum Command {
         #[arg(long)]
         no_serve: bool,
     },
+    /// 《用户服务协议》版本管理
+    Agreement {
+        #[command(subcommand)]
+        action: AgreementAction,
+    },
+    /// 审计日志
+    Audit {
+        #[command(subcommand)]
+        action: AuditAction,
+    },
     /// 生成一份虚构的名录 CSV（演示、培训和性能测试用）
     SampleRoster {
         /// 行数
@@ -81,6 +91,23 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum AgreementAction {
+    /// 发布新版本：正文取自 FILE（UTF-8），摘要自动计算；已发布的版本不能修改
+    Publish {
+        file: PathBuf,
+        /// 版本号，例如 2027.1
+        #[arg(long)]
+        version: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditAction {
+    /// 逐条核对审计日志的哈希链，发现篡改时以非零状态退出
+    Verify,
 }
 
 #[tokio::main]
@@ -170,6 +197,40 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()> {
                 return Ok(());
             }
             serve(settings).await
+        }
+        Command::Agreement {
+            action: AgreementAction::Publish { file, version },
+        } => {
+            let body = std::fs::read_to_string(&file).with_context(|| {
+                format!("无法读取协议文件 {}（需为 UTF-8 文本）", file.display())
+            })?;
+            let db = Db::open(&settings.database_url, 1).await?;
+            let published = store::agreements::publish(&db, version.trim(), &body).await;
+            db.close().await;
+            let published = published?;
+            eprintln!(
+                "已发布《用户服务协议》版本 {}（SHA-256 {}）。市场主体下次登录时须签署新版本。",
+                published.version, published.digest
+            );
+            Ok(())
+        }
+        Command::Audit {
+            action: AuditAction::Verify,
+        } => {
+            let db = Db::open(&settings.database_url, 1).await?;
+            let report = store::audit::verify(&db).await;
+            db.close().await;
+            let report = report?;
+            match report.broken_at {
+                None => {
+                    eprintln!("审计日志完整：共 {} 条，哈希链无断裂。", report.rows);
+                    Ok(())
+                }
+                Some(id) => anyhow::bail!(
+                    "审计日志在第 {id} 条处断裂（已核对 {} 条）：该条或其前一条被改动或删除",
+                    report.rows
+                ),
+            }
         }
         Command::SampleRoster { rows, output, seed } => {
             let tree = xinyidai::domain::division::DivisionTree::seed();

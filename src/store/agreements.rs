@@ -54,8 +54,19 @@ pub async fn get(db: &Db, version: &str) -> Result<Option<AgreementVersion>, Sto
     Ok(row)
 }
 
-/// Publishes `body` as `version`; the digest is computed here, never supplied.
+/// Publishes `body` as `version`; the digest is computed here, never supplied. Audited.
 pub async fn publish(db: &Db, version: &str, body: &str) -> Result<AgreementVersion, PublishError> {
+    publish_as(db, version, body, Some("cli")).await
+}
+
+/// `actor: None` for the built-in first version, which is installed with the schema (like the
+/// division seed) rather than published by anyone.
+async fn publish_as(
+    db: &Db,
+    version: &str,
+    body: &str,
+    actor: Option<&str>,
+) -> Result<AgreementVersion, PublishError> {
     if !agreement::is_valid_version(version) {
         return Err(PublishError::BadVersion(version.to_owned()));
     }
@@ -82,6 +93,19 @@ pub async fn publish(db: &Db, version: &str, body: &str) -> Result<AgreementVers
         .await
         .context("publishing an agreement version")?
         .rows_affected();
+        if let (1.., Some(actor)) = (done, actor) {
+            super::audit::append(
+                &mut *tx,
+                &super::audit::AuditEntry {
+                    actor,
+                    action: "agreement.published",
+                    subject: &format!("agreement:{}", row.version),
+                    detail: serde_json::json!({ "digest": row.digest }),
+                },
+                row.published_at,
+            )
+            .await?;
+        }
         tx.commit().await.context("committing the agreement")?;
         done
     });
@@ -96,7 +120,14 @@ pub async fn ensure_built_in(db: &Db) -> Result<(), StoreError> {
     if current(db).await?.is_some() {
         return Ok(());
     }
-    match publish(db, agreement::BUILT_IN_VERSION, agreement::BUILT_IN_TEXT).await {
+    match publish_as(
+        db,
+        agreement::BUILT_IN_VERSION,
+        agreement::BUILT_IN_TEXT,
+        None,
+    )
+    .await
+    {
         Ok(_) | Err(PublishError::Exists(_)) => Ok(()),
         Err(PublishError::Store(e)) => Err(e),
         Err(PublishError::BadVersion(_) | PublishError::EmptyText) => Ok(()),

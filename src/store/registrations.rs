@@ -85,6 +85,7 @@ pub struct NewRegistration {
 pub struct Created {
     pub registration_id: i64,
     pub account_id: i64,
+    pub verification: Verification,
     /// The email-confirmation link's token (only its hash is stored).
     pub confirm_token: String,
 }
@@ -223,6 +224,7 @@ pub async fn create(db: &Db, new: &NewRegistration) -> Result<Created, CreateErr
         Created {
             registration_id,
             account_id,
+            verification: new.verification,
             confirm_token,
         }
     });
@@ -359,47 +361,154 @@ pub async fn signatures(db: &Db, registration_id: i64) -> Result<Vec<SignatureRo
     }))
 }
 
-/// A new confirmation link for `account_id`, unless one was issued within `min_interval`
-/// (resend throttle). Earlier links stay valid until they expire.
-pub async fn new_confirm_token(
+/// What a one-time email link is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkPurpose {
+    ConfirmEmail,
+    ResetPassword,
+}
+
+impl LinkPurpose {
+    fn as_str(self) -> &'static str {
+        match self {
+            LinkPurpose::ConfirmEmail => "confirm_email",
+            LinkPurpose::ResetPassword => "reset_password",
+        }
+    }
+
+    fn ttl(self) -> Duration {
+        match self {
+            LinkPurpose::ConfirmEmail => CONFIRM_LINK_TTL,
+            LinkPurpose::ResetPassword => RESET_LINK_TTL,
+        }
+    }
+}
+
+/// A new one-time link for `account_id`, unless one for the same purpose was issued within
+/// `min_interval` (a resend throttle). Earlier links stay valid until they expire.
+pub async fn new_link_token(
     db: &Db,
     account_id: i64,
+    purpose: LinkPurpose,
     min_interval: Duration,
 ) -> Result<Option<String>, StoreError> {
     let now = OffsetDateTime::now_utc();
     let (token, hash) = new_token();
     let issued = on_pool!(db, |pool| {
-        let mut tx = pool.begin_write().await.context("starting a resend")?;
+        let mut tx = pool
+            .begin_write()
+            .await
+            .context("starting to issue a link")?;
         let recent: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM email_tokens
-             WHERE account_id = $1 AND purpose = 'confirm_email' AND created_at > $2",
+             WHERE account_id = $1 AND purpose = $2 AND created_at > $3",
         )
         .bind(account_id)
+        .bind(purpose.as_str())
         .bind(now - min_interval)
         .fetch_one(&mut *tx)
         .await
-        .context("checking recent confirmation links")?;
+        .context("checking recent links")?;
         if recent > 0 {
             false
         } else {
             sqlx::query(
                 "INSERT INTO email_tokens (token_hash, account_id, purpose, created_at, expires_at)
-                 VALUES ($1, $2, 'confirm_email', $3, $4)",
+                 VALUES ($1, $2, $3, $4, $5)",
             )
             .bind(&hash)
             .bind(account_id)
+            .bind(purpose.as_str())
             .bind(now)
-            .bind(now + CONFIRM_LINK_TTL)
+            .bind(now + purpose.ttl())
             .execute(&mut *tx)
             .await
-            .context("storing a confirmation link")?;
-            tx.commit()
-                .await
-                .context("committing a confirmation link")?;
+            .context("storing a link")?;
+            tx.commit().await.context("committing a link")?;
             true
         }
     });
     Ok(issued.then_some(token))
+}
+
+/// Sets a new password if `token` is a live reset link; ends every session of the account.
+pub async fn reset_password(
+    db: &Db,
+    token: &str,
+    password_hash: &str,
+) -> Result<TokenOutcome, StoreError> {
+    let hash = super::accounts::token_hash(token);
+    let now = OffsetDateTime::now_utc();
+    let outcome = on_pool!(db, |pool| {
+        let mut tx = pool
+            .begin_write()
+            .await
+            .context("starting a password reset")?;
+        let row: Option<(i64, OffsetDateTime, Option<OffsetDateTime>)> = sqlx::query_as(
+            "SELECT account_id, expires_at, used_at FROM email_tokens
+             WHERE token_hash = $1 AND purpose = 'reset_password'",
+        )
+        .bind(&hash)
+        .fetch_optional(&mut *tx)
+        .await
+        .context("reading a reset link")?;
+        let outcome = match row {
+            None | Some((_, _, Some(_))) => TokenOutcome::Unknown,
+            Some((_, expires, None)) if expires < now => TokenOutcome::Expired,
+            Some((account_id, _, None)) => {
+                sqlx::query("UPDATE email_tokens SET used_at = $1 WHERE token_hash = $2")
+                    .bind(now)
+                    .bind(&hash)
+                    .execute(&mut *tx)
+                    .await
+                    .context("using a reset link")?;
+                sqlx::query("UPDATE accounts SET password_hash = $1 WHERE id = $2")
+                    .bind(password_hash)
+                    .bind(account_id)
+                    .execute(&mut *tx)
+                    .await
+                    .context("setting a new password")?;
+                sqlx::query("DELETE FROM sessions WHERE account_id = $1")
+                    .bind(account_id)
+                    .execute(&mut *tx)
+                    .await
+                    .context("ending sessions after a reset")?;
+                audit::append(
+                    &mut *tx,
+                    &AuditEntry {
+                        actor: &format!("account:{account_id}"),
+                        action: "account.password_reset",
+                        subject: &format!("account:{account_id}"),
+                        detail: serde_json::json!({}),
+                    },
+                    now,
+                )
+                .await?;
+                TokenOutcome::Used
+            }
+        };
+        tx.commit().await.context("committing a password reset")?;
+        outcome
+    });
+    Ok(outcome)
+}
+
+/// Whether `token` is a live reset link (to show the form or an error first).
+pub async fn reset_link_is_live(db: &Db, token: &str) -> Result<bool, StoreError> {
+    let hash = super::accounts::token_hash(token);
+    let now = OffsetDateTime::now_utc();
+    let n: i64 = on_pool!(db, |pool| {
+        sqlx::query_scalar(
+            "SELECT COUNT(*) FROM email_tokens WHERE token_hash = $1 AND purpose = 'reset_password'
+             AND used_at IS NULL AND expires_at >= $2",
+        )
+        .bind(&hash)
+        .bind(now)
+        .fetch_one(pool)
+        .await
+        .context("checking a reset link")?
+    });
+    Ok(n > 0)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -18,7 +18,8 @@ use crate::registration::Mismatch;
 use crate::store::accounts::{self, Account, SessionKind};
 use crate::store::agreements::{self, AgreementVersion};
 use crate::store::registrations::{
-    self, RegistrationView, SignatureEvidence, SignatureRow, Verification,
+    self, LinkPurpose, RegistrationView, SignatureEvidence, SignatureRow, TokenOutcome,
+    Verification,
 };
 
 use super::error::AppError;
@@ -377,7 +378,14 @@ pub async fn resend_confirmation(
         page.notice = Some("您的邮箱已经确认过了。");
         return Ok(page.into_response());
     }
-    match registrations::new_confirm_token(&state.db, account.id, Duration::minutes(1)).await? {
+    match registrations::new_link_token(
+        &state.db,
+        account.id,
+        LinkPurpose::ConfirmEmail,
+        Duration::minutes(1),
+    )
+    .await?
+    {
         Some(token) => {
             let name = page
                 .cards
@@ -498,4 +506,157 @@ pub async fn sign_agreement(
         .await?;
     }
     Ok(Redirect::to("/me").into_response())
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "forgot_password.html")]
+pub struct ForgotPage {
+    csrf: String,
+    sent: bool,
+}
+
+pub async fn forgot_form(Extension(visitor): Extension<Visitor>) -> ForgotPage {
+    ForgotPage {
+        csrf: visitor.csrf,
+        sent: false,
+    }
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct ForgotForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    email: String,
+}
+
+/// Always answers the same, so the page does not reveal which emails have accounts.
+pub async fn forgot(
+    State(state): State<AppState>,
+    Extension(visitor): Extension<Visitor>,
+    Form(form): Form<ForgotForm>,
+) -> Result<ForgotPage, AppError> {
+    visitor.check_csrf(&form.csrf)?;
+    if let Ok(email) = EmailAddress::parse(&form.email)
+        && let Some(account) = accounts::by_email(&state.db, email.as_str()).await?
+        && let Some(token) = registrations::new_link_token(
+            &state.db,
+            account.id,
+            LinkPurpose::ResetPassword,
+            Duration::minutes(1),
+        )
+        .await?
+    {
+        let link = format!("{}/reset-password?token={token}", state.settings.public_url);
+        let expires = (crate::china_now() + registrations::RESET_LINK_TTL)
+            .format(time::macros::format_description!(
+                "[year]-[month]-[day] [hour]:[minute]"
+            ))
+            .unwrap_or_default();
+        super::register::deliver(
+            &state,
+            crate::mail::messages::password_reset(&account.email, &link, &expires),
+            "password_reset",
+        )
+        .await;
+    }
+    Ok(ForgotPage {
+        csrf: visitor.csrf,
+        sent: true,
+    })
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "reset_password.html")]
+pub struct ResetPage {
+    csrf: String,
+    token: String,
+    error: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct ResetParams {
+    #[serde(default)]
+    token: String,
+}
+
+fn clean_token(token: &str) -> String {
+    token
+        .chars()
+        .filter(char::is_ascii_hexdigit)
+        .take(64)
+        .collect()
+}
+
+fn dead_link() -> super::register::MessagePage {
+    super::register::MessagePage {
+        title: "链接无效或已过期",
+        message: "重设密码的链接1小时内有效且只能使用一次。请重新申请。",
+        link: ("/forgot-password", "重新申请重设密码"),
+    }
+}
+
+pub async fn reset_form(
+    State(state): State<AppState>,
+    Extension(visitor): Extension<Visitor>,
+    axum::extract::Query(params): axum::extract::Query<ResetParams>,
+) -> Result<Response, AppError> {
+    let token = clean_token(&params.token);
+    if token.is_empty() || !registrations::reset_link_is_live(&state.db, &token).await? {
+        return Ok((StatusCode::NOT_FOUND, dead_link()).into_response());
+    }
+    Ok(ResetPage {
+        csrf: visitor.csrf,
+        token,
+        error: None,
+    }
+    .into_response())
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct ResetForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    token: String,
+    #[serde(default)]
+    password: String,
+}
+
+pub async fn reset(
+    State(state): State<AppState>,
+    Extension(visitor): Extension<Visitor>,
+    Form(form): Form<ResetForm>,
+) -> Result<Response, AppError> {
+    visitor.check_csrf(&form.csrf)?;
+    let token = clean_token(&form.token);
+    if let Err(rule) = crate::password::check_rules(&form.password, None) {
+        return Ok((
+            StatusCode::UNPROCESSABLE_ENTITY,
+            ResetPage {
+                csrf: visitor.csrf,
+                token,
+                error: Some(rule.to_string()),
+            },
+        )
+            .into_response());
+    }
+    let hash = state
+        .hasher
+        .hash(&form.password)
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))?;
+    Ok(
+        match registrations::reset_password(&state.db, &token, &hash).await? {
+            TokenOutcome::Used => super::register::MessagePage {
+                title: "密码已重设",
+                message: "新密码已生效，其他设备上的登录已全部退出。请用新密码登录。",
+                link: ("/login", "登录"),
+            }
+            .into_response(),
+            TokenOutcome::Expired | TokenOutcome::Unknown => {
+                (StatusCode::NOT_FOUND, dead_link()).into_response()
+            }
+        },
+    )
 }

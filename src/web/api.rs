@@ -113,11 +113,46 @@ fn store_failure(err: &dyn std::error::Error) -> Response {
 }
 
 /// Malformed JSON or a wrong type is the caller's mistake: 422, never 500.
-fn bad_json(rejection: &JsonRejection) -> Response {
+fn invalid_json() -> Response {
     let mut errors = BTreeMap::new();
     errors.insert("body", vec!["invalid_json"]);
-    tracing::debug!(status = %rejection.status(), "rejected JSON body");
     field_errors(errors)
+}
+
+/// Why a JSON body was refused.
+enum BadBody {
+    Invalid,
+    TooLarge,
+}
+
+impl IntoResponse for BadBody {
+    fn into_response(self) -> Response {
+        match self {
+            BadBody::Invalid => invalid_json(),
+            BadBody::TooLarge => api_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                "请求内容超过 64 KiB",
+            ),
+        }
+    }
+}
+
+/// The request body as `T`, only from a JSON object (serde would also fill a struct from an
+/// array, which no client means).
+fn json_object<T: serde::de::DeserializeOwned>(
+    body: Result<Json<serde_json::Value>, JsonRejection>,
+) -> Result<T, BadBody> {
+    match body {
+        Ok(Json(value)) if value.is_object() => {
+            serde_json::from_value(value).map_err(|_| BadBody::Invalid)
+        }
+        Ok(_) => Err(BadBody::Invalid),
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            Err(BadBody::TooLarge)
+        }
+        Err(_) => Err(BadBody::Invalid),
+    }
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -162,11 +197,11 @@ pub struct Created {
     ))]
 pub async fn create_registration(
     State(state): State<AppState>,
-    body: Result<Json<RegistrationRequest>, JsonRejection>,
+    body: Result<Json<serde_json::Value>, JsonRejection>,
 ) -> Response {
-    let Json(req) = match body {
-        Ok(b) => b,
-        Err(rejection) => return bad_json(&rejection),
+    let req: RegistrationRequest = match json_object(body) {
+        Ok(r) => r,
+        Err(bad) => return bad.into_response(),
     };
     let input = RegistrationInput {
         uscc: req.uscc,
@@ -196,10 +231,10 @@ pub async fn create_registration(
                 &created.confirm_token,
             )
             .await;
-            let status = if input.request_review {
-                "review_requested"
-            } else {
-                "submitted"
+            // What was stored, not what was asked: a matching entity needs no review.
+            let status = match created.verification {
+                registrations::Verification::ReviewRequested => "review_requested",
+                _ => "submitted",
             };
             (
                 StatusCode::CREATED,
@@ -252,11 +287,11 @@ pub struct SessionToken {
 pub async fn create_session(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    body: Result<Json<SessionRequest>, JsonRejection>,
+    body: Result<Json<serde_json::Value>, JsonRejection>,
 ) -> Response {
-    let Json(req) = match body {
-        Ok(b) => b,
-        Err(rejection) => return bad_json(&rejection),
+    let req: SessionRequest = match json_object(body) {
+        Ok(r) => r,
+        Err(bad) => return bad.into_response(),
     };
     match authenticate(&state, &req.email, &req.password, &peer).await {
         Ok(Ok(account)) => {
@@ -326,7 +361,7 @@ pub async fn get_registration(
 ) -> Response {
     let account = match bearer(&state, &headers).await {
         Ok(a) => a,
-        Err(resp) => return resp,
+        Err(bad) => return bad.into_response(),
     };
     let reg = match registrations::by_id(&state.db, id).await {
         Ok(Some(reg)) if reg.account_id == account.id => reg,
@@ -399,15 +434,15 @@ pub async fn create_signature(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Path(id): Path<i64>,
-    body: Result<Json<SignatureRequest>, JsonRejection>,
+    body: Result<Json<serde_json::Value>, JsonRejection>,
 ) -> Response {
     let account = match bearer(&state, &headers).await {
         Ok(a) => a,
-        Err(resp) => return resp,
+        Err(bad) => return bad.into_response(),
     };
-    let Json(req) = match body {
-        Ok(b) => b,
-        Err(rejection) => return bad_json(&rejection),
+    let req: SignatureRequest = match json_object(body) {
+        Ok(r) => r,
+        Err(bad) => return bad.into_response(),
     };
     match registrations::by_id(&state.db, id).await {
         Ok(Some(reg)) if reg.account_id == account.id => {}

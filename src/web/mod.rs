@@ -33,6 +33,14 @@ pub fn router(state: AppState) -> Router {
         .route("/confirm-email", get(register::confirm_email))
         .route("/login", get(account::login_form).post(account::login))
         .route("/logout", post(account::logout))
+        .route(
+            "/forgot-password",
+            get(account::forgot_form).post(account::forgot),
+        )
+        .route(
+            "/reset-password",
+            get(account::reset_form).post(account::reset),
+        )
         .route("/me", get(account::me))
         .route(
             "/me/resend-confirmation",

@@ -21,12 +21,24 @@ const SEARCH_LIMIT: u32 = 20;
 pub struct HomePage {
     jurisdiction_name: String,
     entity_count: i64,
+    /// The leaflet or LED-screen code the visitor arrived with, passed on to registration.
+    referral: String,
 }
 
-pub async fn home(State(state): State<AppState>) -> Result<HomePage, AppError> {
+#[derive(Debug, Deserialize)]
+pub struct HomeParams {
+    #[serde(default, rename = "ref")]
+    referral: Option<String>,
+}
+
+pub async fn home(
+    State(state): State<AppState>,
+    Query(params): Query<HomeParams>,
+) -> Result<HomePage, AppError> {
     Ok(HomePage {
         jurisdiction_name: jurisdiction_name(&state),
         entity_count: entities::count(&state.db).await?,
+        referral: super::register::clean_ref(params.referral.as_deref()),
     })
 }
 

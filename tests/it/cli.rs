@@ -223,3 +223,37 @@ async fn demo_builds_a_fresh_database_of_the_requested_size() {
     assert!(departments.len() >= 7 + 20);
     db.close().await;
 }
+
+#[tokio::test]
+async fn agreements_are_published_once_per_version_and_the_audit_chain_verifies() {
+    let fresh = fresh_database().await;
+    run_ok(xinyidai(&fresh.url).arg("migrate"));
+    let text = fresh.dir.path().join("agreement.txt");
+    std::fs::write(&text, "《用户服务协议》\n版本：2027.1\n新条款。\n").unwrap();
+    let (_, stderr) = run_ok(xinyidai(&fresh.url).args([
+        "agreement",
+        "publish",
+        text.to_str().unwrap(),
+        "--version",
+        "2027.1",
+    ]));
+    let digest = xinyidai::domain::agreement::digest("《用户服务协议》\n版本：2027.1\n新条款。\n");
+    assert!(stderr.contains(&digest), "{stderr}");
+
+    // Published versions are immutable: the same version again is refused, in Chinese.
+    let out = xinyidai(&fresh.url)
+        .args([
+            "agreement",
+            "publish",
+            text.to_str().unwrap(),
+            "--version",
+            "2027.1",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("已经发布过"));
+
+    let (_, stderr) = run_ok(xinyidai(&fresh.url).args(["audit", "verify"]));
+    assert!(stderr.contains("审计日志完整"), "{stderr}");
+}

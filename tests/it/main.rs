@@ -3,6 +3,7 @@
 //! with `XYD_TEST_PG_URL` pointing at a server where it may create databases).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
+mod api;
 mod audit;
 mod cli;
 mod health;

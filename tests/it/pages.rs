@@ -40,8 +40,9 @@ async fn home_page_explains_and_offers_the_search() {
     assert!(text(&doc, "h1").contains("梨树县"));
     assert_eq!(
         attr(&doc, "form.search", "action").as_deref(),
-        Some("/entities")
+        Some("/register")
     );
+    assert_eq!(attr(&doc, "#start", "href").as_deref(), Some("/register"));
     assert_eq!(attr(&doc, "form.search", "method").as_deref(), Some("get"));
     assert_eq!(attr(&doc, "label[for=q]", "for").as_deref(), Some("q"));
     assert_eq!(
@@ -50,6 +51,24 @@ async fn home_page_explains_and_offers_the_search() {
     );
     assert!(text(&doc, "#q-help").contains("50"));
     assert_eq!(texts(&doc, "ol.steps li").len(), 3);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_leaflet_code_on_the_home_page_is_passed_on_to_registration() {
+    let app = TestApp::spawn().await;
+    let doc = app.page("/?ref=LED-LISHU-01", 200).await;
+    assert_eq!(
+        attr(&doc, "#start", "href").as_deref(),
+        Some("/register?ref=LED-LISHU-01")
+    );
+    assert_eq!(
+        attr(&doc, "form.search input[name=ref]", "value").as_deref(),
+        Some("LED-LISHU-01")
+    );
+    // Anything that is not a plain code is dropped, not echoed.
+    let doc = app.page("/?ref=%3Cscript%3E", 200).await;
+    assert_eq!(attr(&doc, "#start", "href").as_deref(), Some("/register"));
     app.stop().await;
 }
 

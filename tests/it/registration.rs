@@ -607,3 +607,92 @@ async fn signatures_and_agreement_versions_cannot_be_changed_in_the_database() {
     assert_eq!(count(&app, "signatures").await, 1);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_forgotten_password_is_reset_by_an_email_link_once() {
+    let app = TestApp::spawn().await;
+    let entity = seeded(&app).await;
+    let email = unique_address();
+    let (_, hidden) = open_form(&app, entity.uscc.as_str()).await;
+    let mut form = hidden.clone();
+    form.extend(fields(&entity, &email, &id_number(111)));
+    assert_eq!(app.post_form("/register/form", &form).await.status(), 303);
+    let csrf = hidden[0].1.clone();
+
+    // The same answer for a known and an unknown address.
+    for address in [unique_address(), email.clone()] {
+        let resp = app
+            .post_form(
+                "/forgot-password",
+                &[("csrf", csrf.clone()), ("email", address)],
+            )
+            .await;
+        assert_eq!(resp.status(), 200);
+        let doc = Html::parse_document(&resp.text().await.unwrap());
+        assert!(text(&doc, "#sent").contains("如果这个邮箱注册过账户"));
+    }
+    let mail = Mailbox::from_env().wait_for_nth(&email, 2).await;
+    assert!(mail.subject.contains("密码"), "{}", mail.subject);
+    let link = mail
+        .links
+        .iter()
+        .find(|l| l.contains("/reset-password?token="))
+        .unwrap();
+    let path = link
+        .split_once("127.0.0.1:8080")
+        .map_or(link.as_str(), |(_, p)| p)
+        .to_owned();
+    let doc = app.page(&path, 200).await;
+    let token = attr(&doc, "input[name=token]", "value").unwrap();
+
+    let weak = app
+        .post_form(
+            "/reset-password",
+            &[
+                ("csrf", csrf.clone()),
+                ("token", token.clone()),
+                ("password", "password".into()),
+            ],
+        )
+        .await;
+    assert_eq!(weak.status(), 422);
+    let ok = app
+        .post_form(
+            "/reset-password",
+            &[
+                ("csrf", csrf.clone()),
+                ("token", token.clone()),
+                ("password", "Lishu-New-2027".into()),
+            ],
+        )
+        .await;
+    assert_eq!(ok.status(), 200);
+    // Every session ended; the link is spent.
+    assert_eq!(app.get("/me").await.status(), 303);
+    app.page(&path, 404).await;
+
+    let browser = app.new_client();
+    let login = Html::parse_document(
+        &browser
+            .get(app.url("/login"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    );
+    let csrf = attr(&login, "input[name=csrf]", "value").unwrap();
+    let resp = browser
+        .post(app.url("/login"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("email", email.as_str()),
+            ("password", "Lishu-New-2027"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 303);
+    app.stop().await;
+}

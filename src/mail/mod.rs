@@ -239,7 +239,7 @@ impl Mailer {
         let kind = mail.kind.as_str();
         let message_id = self.new_message_id();
         let result = match self.build(mail, &message_id) {
-            Ok(message) => self.deliver(&message).await,
+            Ok(message) => self.deliver(message).await,
             Err(err) => Err(err),
         };
         match &result {
@@ -255,20 +255,16 @@ impl Mailer {
         result
     }
 
-    async fn deliver(&self, message: &Message) -> Result<(), MailError> {
+    async fn deliver(&self, message: Message) -> Result<(), MailError> {
         match &self.inner.transport {
             Transport::Smtp(smtp) => {
-                match tokio::time::timeout(self.inner.deadline, smtp.send(message.clone())).await {
+                match tokio::time::timeout(self.inner.deadline, smtp.send(message)).await {
                     Ok(Ok(_response)) => Ok(()),
                     Ok(Err(err)) => Err(MailError::from_smtp(err)),
                     Err(_elapsed) => Err(MailError::Timeout),
                 }
             }
-            Transport::File(file) => file
-                .send(message.clone())
-                .await
-                .map(drop)
-                .map_err(MailError::File),
+            Transport::File(file) => file.send(message).await.map(drop).map_err(MailError::File),
         }
     }
 

@@ -287,11 +287,20 @@ pub fn steps(
             label: "签署《用户服务协议》",
             detail: format!("{} 签署版本 {}", shanghai(sig.signed_at), sig.version),
         },
-        (_, Some(cur)) => Step {
+        (Some(_), Some(cur)) => Step {
             key: "agreement_signed",
             state: "action_needed",
             label: "签署《用户服务协议》",
             detail: format!("协议已更新为版本 {}，请阅读并签署后继续办理。", cur.version),
+        },
+        (None, Some(cur)) => Step {
+            key: "agreement_signed",
+            state: "action_needed",
+            label: "签署《用户服务协议》",
+            detail: format!(
+                "请阅读并签署《用户服务协议》（版本 {}）后继续办理。",
+                cur.version
+            ),
         },
         (Some(sig), None) => Step {
             key: "agreement_signed",

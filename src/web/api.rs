@@ -323,8 +323,10 @@ async fn bearer(state: &AppState, headers: &HeaderMap) -> Result<Account, Respon
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
+        // The scheme name is case-insensitive (RFC 9110 §11.1).
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
         .filter(|t| t.len() <= 128 && t.bytes().all(|b| b.is_ascii_alphanumeric()));
     let unauthorized = || api_error(StatusCode::UNAUTHORIZED, "unauthorized", "请先登录");
     let Some(token) = token else {
@@ -357,11 +359,15 @@ pub struct RegistrationState {
 pub async fn get_registration(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(id): Path<i64>,
+    Path(id): Path<String>,
 ) -> Response {
     let account = match bearer(&state, &headers).await {
         Ok(a) => a,
         Err(bad) => return bad.into_response(),
+    };
+    // A non-numeric id is simply not found (axum's own rejection would be plain text).
+    let Ok(id) = id.parse::<i64>() else {
+        return api_error(StatusCode::NOT_FOUND, "not_found", "没有找到这条登记");
     };
     let reg = match registrations::by_id(&state.db, id).await {
         Ok(Some(reg)) if reg.account_id == account.id => reg,
@@ -433,12 +439,15 @@ pub async fn create_signature(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    Path(id): Path<i64>,
+    Path(id): Path<String>,
     body: Result<Json<serde_json::Value>, JsonRejection>,
 ) -> Response {
     let account = match bearer(&state, &headers).await {
         Ok(a) => a,
         Err(bad) => return bad.into_response(),
+    };
+    let Ok(id) = id.parse::<i64>() else {
+        return api_error(StatusCode::NOT_FOUND, "not_found", "没有找到这条登记");
     };
     let req: SignatureRequest = match json_object(body) {
         Ok(r) => r,

@@ -1341,3 +1341,29 @@ async fn the_openapi_document_describes_every_api_route_in_the_router() {
     }
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_bearer_scheme_is_case_insensitive_and_a_non_numeric_id_is_a_json_404() {
+    let app = TestApp::spawn().await;
+    let (entity, _) = two_entities(&app).await;
+    let (id, _, token) = owner(&app, &entity, 230).await;
+    let resp = app
+        .client
+        .get(app.url(&format!("/api/v1/registrations/{id}")))
+        .header("authorization", format!("bearer {token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let resp = app
+        .client
+        .get(app.url("/api/v1/registrations/abc"))
+        .header("authorization", format!("Bearer {token}"))
+        .send()
+        .await
+        .unwrap();
+    let (status, answer) = decode(resp).await;
+    assert_eq!(status, 404);
+    assert_eq!(answer["error"], "not_found");
+    app.stop().await;
+}

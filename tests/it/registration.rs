@@ -696,3 +696,117 @@ async fn a_forgotten_password_is_reset_by_an_email_link_once() {
     assert_eq!(resp.status(), 303);
     app.stop().await;
 }
+
+/// Registers an owner in the app's own browser and returns the email.
+async fn registered_owner(app: &TestApp, seq: u16) -> String {
+    let entity = seeded(app).await;
+    let email = unique_address();
+    let (_, hidden) = open_form(app, entity.uscc.as_str()).await;
+    let mut form = hidden.clone();
+    form.extend(fields(&entity, &email, &id_number(seq)));
+    assert_eq!(app.post_form("/register/form", &form).await.status(), 303);
+    email
+}
+
+/// Logs in from a fresh browser; returns the browser and the response status.
+async fn log_in(app: &TestApp, email: &str, password: &str) -> (reqwest::Client, u16) {
+    let browser = app.new_client();
+    let page = Html::parse_document(
+        &browser
+            .get(app.url("/login"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    );
+    let csrf = attr(&page, "input[name=csrf]", "value").unwrap();
+    let status = browser
+        .post(app.url("/login"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("email", email),
+            ("password", password),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16();
+    (browser, status)
+}
+
+#[tokio::test]
+async fn sessions_end_after_30_minutes_idle_or_12_hours_and_rotate_at_login() {
+    let app = TestApp::spawn().await;
+    let email = registered_owner(&app, 112).await;
+    let (browser, status) = log_in(&app, &email, "Lishu-2026-ok").await;
+    assert_eq!(status, 303);
+    let me = |b: &reqwest::Client| {
+        let req = b.get(app.url("/me"));
+        async move { req.send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(me(&browser).await, 200);
+    // Two logins, two different session ids: the registration's session and this one.
+    let sessions: i64 = on_pool!(&app.db, |pool| sqlx::query_scalar(
+        "SELECT COUNT(DISTINCT id_hash) FROM sessions"
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap());
+    assert_eq!(sessions, 2);
+
+    let now = time::OffsetDateTime::now_utc();
+    on_pool!(&app.db, |pool| {
+        sqlx::query("UPDATE sessions SET last_seen_at = $1")
+            .bind(now - time::Duration::minutes(31))
+            .execute(pool)
+            .await
+            .unwrap();
+    });
+    assert_eq!(me(&browser).await, 303, "idle session still valid");
+    assert_eq!(me(&app.client).await, 303);
+
+    let (browser, _) = log_in(&app, &email, "Lishu-2026-ok").await;
+    on_pool!(&app.db, |pool| {
+        sqlx::query("UPDATE sessions SET created_at = $1, last_seen_at = $2")
+            .bind(now - time::Duration::hours(12) - time::Duration::minutes(1))
+            .bind(now)
+            .execute(pool)
+            .await
+            .unwrap();
+    });
+    assert_eq!(
+        me(&browser).await,
+        303,
+        "session older than 12 h still valid"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn login_is_throttled_per_client_address_too() {
+    let app = TestApp::spawn().await;
+    let email = registered_owner(&app, 113).await;
+    // Twenty wrong guesses at twenty different accounts from one address…
+    for _ in 0..20 {
+        let (_, status) = log_in(&app, &unique_address(), "Guess-12345").await;
+        assert_eq!(status, 401);
+    }
+    // …and even the right password for a real account waits.
+    let (_, status) = log_in(&app, &email, "Lishu-2026-ok").await;
+    assert_eq!(status, 429);
+    // Nothing in the throttle table names the account or the address.
+    let keys: Vec<String> = on_pool!(&app.db, |pool| sqlx::query_scalar(
+        "SELECT key_hash FROM login_failures"
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap());
+    assert!(
+        keys.iter()
+            .all(|k| k.len() == 64 && !k.contains('@') && !k.contains("127.0.0.1"))
+    );
+    app.stop().await;
+}

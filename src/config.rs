@@ -109,6 +109,9 @@ pub struct Settings {
     /// 32-byte master key (64 hex digits) protecting ID numbers at rest. `None`: a key file
     /// beside the SQLite database is created on first start (see `keys`).
     pub data_key: Option<Secret>,
+    /// Behind a reverse proxy: take the client address from the last `X-Forwarded-For` entry
+    /// (the one the proxy added) instead of the socket peer.
+    pub trust_forwarded_for: bool,
     pub mail: MailSettings,
 }
 
@@ -135,6 +138,7 @@ impl Settings {
             public_url: "http://127.0.0.1:8080".to_owned(),
             secure_cookies: false,
             data_key: None,
+            trust_forwarded_for: false,
             mail: MailSettings {
                 smtp_url: None,
                 from: "信易贷平台 <noreply@xinyidai.localhost>".to_owned(),
@@ -221,6 +225,19 @@ impl Settings {
                 other => {
                     return Err(ConfigError::Invalid {
                         name: "XYD_SECURE_COOKIES",
+                        value: other.to_owned(),
+                        reason: "应为 true 或 false",
+                    });
+                }
+            };
+        }
+        if let Some(flag) = get("XYD_TRUST_FORWARDED_FOR") {
+            settings.trust_forwarded_for = match flag.trim() {
+                "1" | "true" | "yes" => true,
+                "0" | "false" | "no" => false,
+                other => {
+                    return Err(ConfigError::Invalid {
+                        name: "XYD_TRUST_FORWARDED_FOR",
                         value: other.to_owned(),
                         reason: "应为 true 或 false",
                     });

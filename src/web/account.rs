@@ -1,11 +1,9 @@
 //! Logged-in owners: log in and out, the status page `/me`, and the agreement page.
 
-use std::net::SocketAddr;
-
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Form;
-use axum::extract::{ConnectInfo, Extension, State};
+use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
@@ -24,6 +22,7 @@ use crate::store::registrations::{
 
 use super::error::AppError;
 use super::register::{send_confirmation, user_agent};
+use super::session::ClientIp;
 use super::session::{Visitor, cookie, session_cookie_name};
 
 /// Failed logins allowed per account, and per client address, in [`THROTTLE_WINDOW`].
@@ -52,13 +51,13 @@ pub async fn authenticate(
     state: &AppState,
     email: &str,
     password: &str,
-    peer: &SocketAddr,
+    ip: std::net::IpAddr,
 ) -> Result<Result<Account, LoginRefusal>, AppError> {
     let email = EmailAddress::parse(email)
         .map(|e| e.as_str().to_owned())
         .unwrap_or_default();
     let account_key = throttle_key(state, "account", &email);
-    let address_key = throttle_key(state, "address", &peer.ip().to_string());
+    let address_key = throttle_key(state, "address", &ip.to_string());
     if accounts::login_failures_since(&state.db, &account_key, THROTTLE_WINDOW).await?
         >= MAX_FAILURES_PER_ACCOUNT
         || accounts::login_failures_since(&state.db, &address_key, THROTTLE_WINDOW).await?
@@ -121,7 +120,7 @@ pub struct LoginForm {
 pub async fn login(
     State(state): State<AppState>,
     Extension(visitor): Extension<Visitor>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(ip): ClientIp,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, AppError> {
     visitor.check_csrf(&form.csrf)?;
@@ -136,7 +135,7 @@ pub async fn login(
         )
             .into_response())
     };
-    let account = match authenticate(&state, &form.email, &form.password, &peer).await? {
+    let account = match authenticate(&state, &form.email, &form.password, ip).await? {
         Ok(account) => account,
         Err(LoginRefusal::BadCredentials) => {
             return refused(StatusCode::UNAUTHORIZED, "邮箱或密码不正确。");
@@ -474,7 +473,7 @@ pub struct SignForm {
 pub async fn sign_agreement(
     State(state): State<AppState>,
     Extension(visitor): Extension<Visitor>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     Form(form): Form<SignForm>,
 ) -> Result<Response, AppError> {
@@ -508,7 +507,7 @@ pub async fn sign_agreement(
                 version: current.version.clone(),
                 digest: current.digest.clone(),
                 signer_name: reg.legal_rep_name.clone(),
-                ip: peer.ip().to_string(),
+                ip: ip.to_string(),
                 user_agent: user_agent(&headers),
             },
         )

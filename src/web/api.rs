@@ -3,11 +3,10 @@
 //! 404 for anything the caller may not see.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -25,6 +24,7 @@ use crate::store::registrations::{self, SignatureEvidence};
 use super::account::{LoginRefusal, Step, authenticate, steps};
 use super::error::error_chain;
 use super::register::user_agent;
+use super::session::ClientIp;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -286,14 +286,14 @@ pub struct SessionToken {
     responses((status = 200, body = SessionToken), (status = 401, body = Problem), (status = 429, body = Problem)))]
 pub async fn create_session(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(ip): ClientIp,
     body: Result<Json<serde_json::Value>, JsonRejection>,
 ) -> Response {
     let req: SessionRequest = match json_object(body) {
         Ok(r) => r,
         Err(bad) => return bad.into_response(),
     };
-    match authenticate(&state, &req.email, &req.password, &peer).await {
+    match authenticate(&state, &req.email, &req.password, ip).await {
         Ok(Ok(account)) => {
             match accounts::create_session(&state.db, account.id, SessionKind::Bearer).await {
                 Ok(token) => Json(SessionToken { token }).into_response(),
@@ -437,7 +437,7 @@ pub struct SignatureRequest {
     security(("bearer" = [])))]
 pub async fn create_signature(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     Path(id): Path<String>,
     body: Result<Json<serde_json::Value>, JsonRejection>,
@@ -480,7 +480,7 @@ pub async fn create_signature(
         version: current.version,
         digest: current.digest,
         signer_name,
-        ip: peer.ip().to_string(),
+        ip: ip.to_string(),
         user_agent: user_agent(&headers),
     };
     match registrations::sign(&state.db, id, account.id, &evidence).await {

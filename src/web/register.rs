@@ -4,11 +4,10 @@
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Form;
-use axum::extract::{ConnectInfo, Extension, Query, State};
+use axum::extract::{Extension, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
-use std::net::SocketAddr;
 
 use crate::app::AppState;
 use crate::domain::entity_kind::EntityKind;
@@ -22,6 +21,7 @@ use crate::store::entities::{self, SearchTerm};
 use crate::store::registrations::{self, SignatureEvidence, TokenOutcome};
 
 use super::error::AppError;
+use super::session::ClientIp;
 use super::session::{Visitor, cookie, session_cookie_name};
 
 /// A referral code as it may appear in a URL: short, letters, digits and dashes.
@@ -190,7 +190,7 @@ pub async fn form(
 pub async fn submit(
     State(state): State<AppState>,
     Extension(visitor): Extension<Visitor>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     Form(form): Form<RegisterForm>,
 ) -> Result<Response, AppError> {
@@ -255,7 +255,7 @@ pub async fn submit(
         version: agreement.version.clone(),
         digest: agreement.digest.clone(),
         signer_name: form.legal_rep_name.trim().to_owned(),
-        ip: peer.ip().to_string(),
+        ip: ip.to_string(),
         user_agent: user_agent(&headers),
     };
     let services = Services {

@@ -4,8 +4,11 @@
 //! carries the same token in a hidden field, and a POST is refused unless both match. Sessions:
 //! a random 128-bit id in another cookie, rotated at login, 30 min idle / 12 h absolute.
 
-use axum::extract::{Request, State};
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::http::header::{COOKIE, SET_COOKIE};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
@@ -112,6 +115,37 @@ pub async fn visitor(State(state): State<AppState>, mut req: Request, next: Next
         response.headers_mut().append(SET_COOKIE, value);
     }
     response
+}
+
+/// The client's address: the socket peer, or behind a trusted proxy the address the proxy
+/// appended to `X-Forwarded-For`. Used for throttling and signature evidence, never logged.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientIp(pub IpAddr);
+
+impl FromRequestParts<AppState> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.ip());
+        if !state.settings.trust_forwarded_for {
+            return Ok(ClientIp(peer));
+        }
+        let forwarded = parts
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|a| a.trim().parse::<IpAddr>().ok())
+            .next_back();
+        Ok(ClientIp(forwarded.unwrap_or(peer)))
+    }
 }
 
 #[cfg(test)]

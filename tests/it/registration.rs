@@ -810,3 +810,53 @@ async fn login_is_throttled_per_client_address_too() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_forwarded_address_is_throttled_not_the_proxy() {
+    let app = TestApp::spawn_with(|s| s.trust_forwarded_for = true).await;
+    let email = registered_owner(&app, 114).await;
+    let attempt = |address: &'static str, email: String, password: &'static str| {
+        let browser = app.new_client();
+        let url = app.url("/login");
+        let form_url = app.url("/login");
+        async move {
+            let page = Html::parse_document(
+                &browser
+                    .get(form_url)
+                    .send()
+                    .await
+                    .unwrap()
+                    .text()
+                    .await
+                    .unwrap(),
+            );
+            let csrf = attr(&page, "input[name=csrf]", "value").unwrap();
+            browser
+                .post(url)
+                .header("x-forwarded-for", format!("203.0.113.9, {address}"))
+                .form(&[
+                    ("csrf", csrf.as_str()),
+                    ("email", email.as_str()),
+                    ("password", password),
+                ])
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    for _ in 0..20 {
+        assert_eq!(
+            attempt("10.0.0.1", unique_address(), "Guess-12345").await,
+            401
+        );
+    }
+    assert_eq!(
+        attempt("10.0.0.1", email.clone(), "Lishu-2026-ok").await,
+        429
+    );
+    // Another client behind the same proxy is not locked out.
+    assert_eq!(attempt("10.0.0.2", email, "Lishu-2026-ok").await, 303);
+    app.stop().await;
+}

@@ -431,68 +431,6 @@ pub async fn new_link_token(
     Ok(issued.then_some(token))
 }
 
-/// Sets a new password if `token` is a live reset link; ends every session of the account.
-pub async fn reset_password(
-    db: &Db,
-    token: &str,
-    password_hash: &str,
-) -> Result<TokenOutcome, StoreError> {
-    let hash = super::accounts::token_hash(token);
-    let now = OffsetDateTime::now_utc();
-    let outcome = on_pool!(db, |pool| {
-        let mut tx = pool
-            .begin_write()
-            .await
-            .context("starting a password reset")?;
-        let row: Option<(i64, OffsetDateTime, Option<OffsetDateTime>)> = sqlx::query_as(
-            "SELECT account_id, expires_at, used_at FROM email_tokens
-             WHERE token_hash = $1 AND purpose = 'reset_password'",
-        )
-        .bind(&hash)
-        .fetch_optional(&mut *tx)
-        .await
-        .context("reading a reset link")?;
-        let outcome = match row {
-            None | Some((_, _, Some(_))) => TokenOutcome::Unknown,
-            Some((_, expires, None)) if expires < now => TokenOutcome::Expired,
-            Some((account_id, _, None)) => {
-                sqlx::query("UPDATE email_tokens SET used_at = $1 WHERE token_hash = $2")
-                    .bind(now)
-                    .bind(&hash)
-                    .execute(&mut *tx)
-                    .await
-                    .context("using a reset link")?;
-                sqlx::query("UPDATE accounts SET password_hash = $1 WHERE id = $2")
-                    .bind(password_hash)
-                    .bind(account_id)
-                    .execute(&mut *tx)
-                    .await
-                    .context("setting a new password")?;
-                sqlx::query("DELETE FROM sessions WHERE account_id = $1")
-                    .bind(account_id)
-                    .execute(&mut *tx)
-                    .await
-                    .context("ending sessions after a reset")?;
-                audit::append(
-                    &mut *tx,
-                    &AuditEntry {
-                        actor: &format!("account:{account_id}"),
-                        action: "account.password_reset",
-                        subject: &format!("account:{account_id}"),
-                        detail: serde_json::json!({}),
-                    },
-                    now,
-                )
-                .await?;
-                TokenOutcome::Used
-            }
-        };
-        tx.commit().await.context("committing a password reset")?;
-        outcome
-    });
-    Ok(outcome)
-}
-
 /// Whether `token` is a live reset link (to show the form or an error first).
 pub async fn reset_link_is_live(db: &Db, token: &str) -> Result<bool, StoreError> {
     let hash = super::accounts::token_hash(token);
@@ -518,49 +456,95 @@ pub enum TokenOutcome {
     Unknown,
 }
 
-/// Marks the account's email confirmed if `token` is a live confirmation link.
-pub async fn confirm_email(db: &Db, token: &str) -> Result<TokenOutcome, StoreError> {
+/// What following a one-time link does.
+#[derive(Debug, Clone, Copy)]
+pub enum LinkUse<'a> {
+    /// Marks the account's email confirmed. Following it again is harmless and reports `Used`.
+    ConfirmEmail,
+    /// Sets this (already hashed) password and ends every session of the account.
+    ResetPassword { password_hash: &'a str },
+}
+
+impl LinkUse<'_> {
+    fn purpose(self) -> LinkPurpose {
+        match self {
+            LinkUse::ConfirmEmail => LinkPurpose::ConfirmEmail,
+            LinkUse::ResetPassword { .. } => LinkPurpose::ResetPassword,
+        }
+    }
+}
+
+/// Follows a one-time link: checks it is live, marks it used, applies `action` and audits it,
+/// all in one transaction.
+pub async fn use_link(
+    db: &Db,
+    token: &str,
+    action: LinkUse<'_>,
+) -> Result<TokenOutcome, StoreError> {
     let hash = super::accounts::token_hash(token);
     let now = OffsetDateTime::now_utc();
+    let purpose = action.purpose().as_str();
     let outcome = on_pool!(db, |pool| {
         let mut tx = pool
             .begin_write()
             .await
-            .context("starting email confirmation")?;
+            .context("starting to follow a link")?;
         let row: Option<(i64, OffsetDateTime, Option<OffsetDateTime>)> = sqlx::query_as(
             "SELECT account_id, expires_at, used_at FROM email_tokens
-             WHERE token_hash = $1 AND purpose = 'confirm_email'",
+             WHERE token_hash = $1 AND purpose = $2",
         )
         .bind(&hash)
+        .bind(purpose)
         .fetch_optional(&mut *tx)
         .await
-        .context("reading a confirmation link")?;
-        let outcome = match row {
-            None => TokenOutcome::Unknown,
-            Some((_, _, Some(_))) => TokenOutcome::Used,
-            Some((_, expires, None)) if expires < now => TokenOutcome::Expired,
-            Some((account_id, _, None)) => {
+        .context("reading a link")?;
+        let outcome = match (row, action) {
+            (None, _) => TokenOutcome::Unknown,
+            (Some((_, _, Some(_))), LinkUse::ConfirmEmail) => TokenOutcome::Used,
+            (Some((_, _, Some(_))), LinkUse::ResetPassword { .. }) => TokenOutcome::Unknown,
+            (Some((_, expires, None)), _) if expires < now => TokenOutcome::Expired,
+            (Some((account_id, _, None)), action) => {
                 sqlx::query("UPDATE email_tokens SET used_at = $1 WHERE token_hash = $2")
                     .bind(now)
                     .bind(&hash)
                     .execute(&mut *tx)
                     .await
-                    .context("using a confirmation link")?;
-                sqlx::query(
-                    "UPDATE accounts SET email_confirmed_at = $1
-                     WHERE id = $2 AND email_confirmed_at IS NULL",
-                )
-                .bind(now)
-                .bind(account_id)
-                .execute(&mut *tx)
-                .await
-                .context("confirming an email")?;
+                    .context("using a link")?;
+                let audited = match action {
+                    LinkUse::ConfirmEmail => {
+                        sqlx::query(
+                            "UPDATE accounts SET email_confirmed_at = $1
+                             WHERE id = $2 AND email_confirmed_at IS NULL",
+                        )
+                        .bind(now)
+                        .bind(account_id)
+                        .execute(&mut *tx)
+                        .await
+                        .context("confirming an email")?;
+                        "account.email_confirmed"
+                    }
+                    LinkUse::ResetPassword { password_hash } => {
+                        sqlx::query("UPDATE accounts SET password_hash = $1 WHERE id = $2")
+                            .bind(password_hash)
+                            .bind(account_id)
+                            .execute(&mut *tx)
+                            .await
+                            .context("setting a new password")?;
+                        sqlx::query("DELETE FROM sessions WHERE account_id = $1")
+                            .bind(account_id)
+                            .execute(&mut *tx)
+                            .await
+                            .context("ending sessions after a reset")?;
+                        "account.password_reset"
+                    }
+                };
+                let subject = format!("account:{account_id}");
                 audit::append(
                     &mut *tx,
                     &AuditEntry {
-                        actor: &format!("account:{account_id}"),
-                        action: "account.email_confirmed",
-                        subject: &format!("account:{account_id}"),
+                        actor: &subject,
+                        action: audited,
+                        subject: &subject,
                         detail: serde_json::json!({}),
                     },
                     now,
@@ -569,7 +553,7 @@ pub async fn confirm_email(db: &Db, token: &str) -> Result<TokenOutcome, StoreEr
                 TokenOutcome::Used
             }
         };
-        tx.commit().await.context("committing email confirmation")?;
+        tx.commit().await.context("committing a link")?;
         outcome
     });
     Ok(outcome)

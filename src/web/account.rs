@@ -16,7 +16,7 @@ use crate::registration::Mismatch;
 use crate::store::accounts::{self, Account, SessionKind};
 use crate::store::agreements::{self, AgreementVersion};
 use crate::store::registrations::{
-    self, LinkPurpose, RegistrationView, SignatureEvidence, SignatureRow, TokenOutcome,
+    self, LinkPurpose, LinkUse, RegistrationView, SignatureEvidence, SignatureRow, TokenOutcome,
     Verification,
 };
 
@@ -655,7 +655,15 @@ pub async fn reset(
         .await
         .map_err(|e| AppError::Internal(e.to_string()))?;
     Ok(
-        match registrations::reset_password(&state.db, &token, &hash).await? {
+        match registrations::use_link(
+            &state.db,
+            &token,
+            LinkUse::ResetPassword {
+                password_hash: &hash,
+            },
+        )
+        .await?
+        {
             TokenOutcome::Used => super::register::MessagePage {
                 title: "密码已重设",
                 message: "新密码已生效，其他设备上的登录已全部退出。请用新密码登录。",

@@ -403,7 +403,7 @@ pub async fn confirm_email(
     let outcome = if token.is_empty() {
         TokenOutcome::Unknown
     } else {
-        registrations::confirm_email(&state.db, &token).await?
+        registrations::use_link(&state.db, &token, registrations::LinkUse::ConfirmEmail).await?
     };
     Ok(match outcome {
         TokenOutcome::Used => (

@@ -425,55 +425,18 @@ async fn forms_without_the_csrf_token_are_refused() {
 }
 
 #[tokio::test]
-async fn login_is_throttled_rotates_the_session_and_logout_ends_it() {
+async fn login_is_throttled_per_account_and_logout_ends_the_session() {
     let app = TestApp::spawn().await;
-    let entity = seeded(&app).await;
-    let email = unique_address();
-    let (_, hidden) = open_form(&app, entity.uscc.as_str()).await;
-    let mut form = hidden.clone();
-    form.extend(fields(&entity, &email, &id_number(108)));
-    assert_eq!(app.post_form("/register/form", &form).await.status(), 303);
-
-    let browser = app.new_client();
-    let login_page = Html::parse_document(
-        &browser
-            .get(app.url("/login"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
-    );
-    let csrf = attr(&login_page, "input[name=csrf]", "value").unwrap();
+    let email = registered_owner(&app, 108).await;
     for _ in 0..5 {
-        let resp = browser
-            .post(app.url("/login"))
-            .form(&[
-                ("csrf", csrf.as_str()),
-                ("email", email.as_str()),
-                ("password", "wrong-password-1"),
-            ])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), 401);
+        assert_eq!(log_in(&app, &email, "wrong-password-1").await.1, 401);
     }
-    let resp = browser
-        .post(app.url("/login"))
-        .form(&[
-            ("csrf", csrf.as_str()),
-            ("email", email.as_str()),
-            ("password", "Lishu-2026-ok"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let (_, _, resp) = login_response(&app, &email, "Lishu-2026-ok").await;
     assert_eq!(resp.status(), 429);
     let doc = Html::parse_document(&resp.text().await.unwrap());
     assert!(text(&doc, "#login-error").contains("15分钟"));
 
-    // The first browser, already logged in, logs in again: the session id changes.
+    // The registering browser is logged in until it logs out.
     let before = app.get("/me").await.status();
     assert_eq!(before, 200);
     let doc = app.page("/me", 200).await;
@@ -499,28 +462,7 @@ async fn a_new_agreement_version_must_be_signed_at_the_next_login() {
     let v2 = store::agreements::publish(&app.db, "2027.1", "新版协议正文：增加了数据共享条款。")
         .await
         .unwrap();
-    let browser = app.new_client();
-    let login_page = Html::parse_document(
-        &browser
-            .get(app.url("/login"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
-    );
-    let csrf = attr(&login_page, "input[name=csrf]", "value").unwrap();
-    let resp = browser
-        .post(app.url("/login"))
-        .form(&[
-            ("csrf", csrf.as_str()),
-            ("email", email.as_str()),
-            ("password", "Lishu-2026-ok"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let (browser, csrf, resp) = login_response(&app, &email, "Lishu-2026-ok").await;
     assert_eq!(resp.status(), 303);
     assert_eq!(resp.headers()["location"], "/me/agreement");
     let doc = Html::parse_document(
@@ -671,28 +613,7 @@ async fn a_forgotten_password_is_reset_by_an_email_link_once() {
     assert_eq!(app.get("/me").await.status(), 303);
     app.page(&path, 404).await;
 
-    let browser = app.new_client();
-    let login = Html::parse_document(
-        &browser
-            .get(app.url("/login"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
-    );
-    let csrf = attr(&login, "input[name=csrf]", "value").unwrap();
-    let resp = browser
-        .post(app.url("/login"))
-        .form(&[
-            ("csrf", csrf.as_str()),
-            ("email", email.as_str()),
-            ("password", "Lishu-New-2027"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let (_, _, resp) = login_response(&app, &email, "Lishu-New-2027").await;
     assert_eq!(resp.status(), 303);
     app.stop().await;
 }
@@ -708,8 +629,12 @@ async fn registered_owner(app: &TestApp, seq: u16) -> String {
     email
 }
 
-/// Logs in from a fresh browser; returns the browser and the response status.
-async fn log_in(app: &TestApp, email: &str, password: &str) -> (reqwest::Client, u16) {
+/// Logs in from a fresh browser: the browser, its CSRF token and the answer.
+async fn login_response(
+    app: &TestApp,
+    email: &str,
+    password: &str,
+) -> (reqwest::Client, String, reqwest::Response) {
     let browser = app.new_client();
     let page = Html::parse_document(
         &browser
@@ -722,7 +647,7 @@ async fn log_in(app: &TestApp, email: &str, password: &str) -> (reqwest::Client,
             .unwrap(),
     );
     let csrf = attr(&page, "input[name=csrf]", "value").unwrap();
-    let status = browser
+    let resp = browser
         .post(app.url("/login"))
         .form(&[
             ("csrf", csrf.as_str()),
@@ -731,10 +656,14 @@ async fn log_in(app: &TestApp, email: &str, password: &str) -> (reqwest::Client,
         ])
         .send()
         .await
-        .unwrap()
-        .status()
-        .as_u16();
-    (browser, status)
+        .unwrap();
+    (browser, csrf, resp)
+}
+
+/// Logs in from a fresh browser; returns the browser and the response status.
+async fn log_in(app: &TestApp, email: &str, password: &str) -> (reqwest::Client, u16) {
+    let (browser, _, resp) = login_response(app, email, password).await;
+    (browser, resp.status().as_u16())
 }
 
 #[tokio::test]

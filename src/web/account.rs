@@ -2,7 +2,6 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::Form;
 use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -21,6 +20,7 @@ use crate::store::registrations::{
 };
 
 use super::error::AppError;
+use super::form::FormInput;
 use super::register::{send_confirmation, user_agent};
 use super::session::ClientIp;
 use super::session::{Visitor, cookie, session_cookie_name};
@@ -121,7 +121,7 @@ pub async fn login(
     State(state): State<AppState>,
     Extension(visitor): Extension<Visitor>,
     ClientIp(ip): ClientIp,
-    Form(form): Form<LoginForm>,
+    FormInput(form): FormInput<LoginForm>,
 ) -> Result<Response, AppError> {
     visitor.check_csrf(&form.csrf)?;
     let refused = |status: StatusCode, error: &'static str| {
@@ -175,7 +175,7 @@ pub struct CsrfOnly {
 pub async fn logout(
     State(state): State<AppState>,
     Extension(visitor): Extension<Visitor>,
-    Form(form): Form<CsrfOnly>,
+    FormInput(form): FormInput<CsrfOnly>,
 ) -> Result<Response, AppError> {
     visitor.check_csrf(&form.csrf)?;
     if let Some(token) = &visitor.session_token {
@@ -377,7 +377,7 @@ pub async fn me(
 pub async fn resend_confirmation(
     State(state): State<AppState>,
     Extension(visitor): Extension<Visitor>,
-    Form(form): Form<CsrfOnly>,
+    FormInput(form): FormInput<CsrfOnly>,
 ) -> Result<Response, AppError> {
     visitor.check_csrf(&form.csrf)?;
     let account = visitor.require_account()?;
@@ -475,7 +475,7 @@ pub async fn sign_agreement(
     Extension(visitor): Extension<Visitor>,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
-    Form(form): Form<SignForm>,
+    FormInput(form): FormInput<SignForm>,
 ) -> Result<Response, AppError> {
     visitor.check_csrf(&form.csrf)?;
     let account = visitor.require_account()?;
@@ -542,7 +542,7 @@ pub struct ForgotForm {
 pub async fn forgot(
     State(state): State<AppState>,
     Extension(visitor): Extension<Visitor>,
-    Form(form): Form<ForgotForm>,
+    FormInput(form): FormInput<ForgotForm>,
 ) -> Result<ForgotPage, AppError> {
     visitor.check_csrf(&form.csrf)?;
     if let Ok(email) = EmailAddress::parse(&form.email)
@@ -634,7 +634,7 @@ pub struct ResetForm {
 pub async fn reset(
     State(state): State<AppState>,
     Extension(visitor): Extension<Visitor>,
-    Form(form): Form<ResetForm>,
+    FormInput(form): FormInput<ResetForm>,
 ) -> Result<Response, AppError> {
     visitor.check_csrf(&form.csrf)?;
     let token = clean_token(&form.token);

@@ -15,6 +15,9 @@ pub enum AppError {
     /// The form's CSRF token did not match the visitor's cookie.
     #[error("csrf token mismatch")]
     Csrf,
+    /// The body was not a form we can read (wrong type, not UTF-8, too big).
+    #[error("unreadable form body ({0})")]
+    BadForm(StatusCode),
     /// A page for logged-in owners was asked for without a session.
     #[error("login required")]
     LoginRequired,
@@ -44,6 +47,16 @@ impl IntoResponse for AppError {
                 StatusCode::FORBIDDEN,
                 "页面已过期",
                 "为了您的账户安全，请返回上一页刷新后重新提交。您填写的内容没有被保存。",
+            ),
+            AppError::BadForm(status) if *status == StatusCode::PAYLOAD_TOO_LARGE => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "提交的内容过大",
+                "提交的内容超过了 64 KiB 的上限。请缩短补充说明等文字后重新提交。",
+            ),
+            AppError::BadForm(status) => (
+                *status,
+                "无法识别提交的内容",
+                "提交的内容格式不正确。请返回表单页面刷新后重新填写提交。",
             ),
             AppError::LoginRequired => {
                 return axum::response::Redirect::to("/login").into_response();

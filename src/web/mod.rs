@@ -5,6 +5,7 @@ mod account;
 mod api;
 mod assets;
 pub mod error;
+mod form;
 mod health;
 mod public;
 pub mod register;

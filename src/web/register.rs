@@ -3,7 +3,6 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::Form;
 use axum::extract::{Extension, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -21,6 +20,7 @@ use crate::store::entities::{self, SearchTerm};
 use crate::store::registrations::{self, SignatureEvidence, TokenOutcome};
 
 use super::error::AppError;
+use super::form::FormInput;
 use super::session::ClientIp;
 use super::session::{Visitor, cookie, session_cookie_name};
 
@@ -192,7 +192,7 @@ pub async fn submit(
     Extension(visitor): Extension<Visitor>,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
-    Form(form): Form<RegisterForm>,
+    FormInput(form): FormInput<RegisterForm>,
 ) -> Result<Response, AppError> {
     visitor.check_csrf(&form.csrf)?;
     let agreement = current_agreement(&state).await?;

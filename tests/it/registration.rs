@@ -789,3 +789,34 @@ async fn behind_a_trusted_proxy_the_forwarded_address_is_throttled_not_the_proxy
     assert_eq!(attempt("10.0.0.2", email, "Lishu-2026-ok").await, 303);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_body_that_is_not_a_form_or_too_big_gets_a_chinese_page_and_writes_nothing() {
+    let app = TestApp::spawn().await;
+    seeded(&app).await;
+    let resp = app
+        .client
+        .post(app.url("/register/form"))
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 415);
+    let doc = Html::parse_document(&resp.text().await.unwrap());
+    assert_eq!(text(&doc, "h1"), "无法识别提交的内容");
+
+    let note = "很".repeat(30_000); // 90 KB of UTF-8
+    let resp = app
+        .client
+        .post(app.url("/register/form"))
+        .form(&[("review_note", note.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 413);
+    let doc = Html::parse_document(&resp.text().await.unwrap());
+    assert_eq!(text(&doc, "h1"), "提交的内容过大");
+    assert_eq!(count(&app, "registrations").await, 0);
+    app.stop().await;
+}

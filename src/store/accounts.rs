@@ -126,6 +126,17 @@ pub async fn create_session(
         .execute(&mut *tx)
         .await
         .context("creating a session")?;
+        super::audit::append(
+            &mut *tx,
+            &super::audit::AuditEntry {
+                actor: &format!("account:{account_id}"),
+                action: "session.started",
+                subject: &format!("account:{account_id}"),
+                detail: serde_json::json!({ "kind": kind.as_str() }),
+            },
+            now,
+        )
+        .await?;
         // Expired sessions of anyone are swept here rather than by a timer.
         sqlx::query("DELETE FROM sessions WHERE last_seen_at < $1 OR created_at < $2")
             .bind(now - SESSION_IDLE)
@@ -177,12 +188,31 @@ pub async fn session_account(
 
 pub async fn end_session(db: &Db, token: &str) -> Result<(), StoreError> {
     let hash = token_hash(token);
+    let now = OffsetDateTime::now_utc();
     on_pool!(db, |pool| {
-        sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
-            .bind(&hash)
-            .execute(pool)
+        let mut tx = pool.begin_write().await.context("ending a session")?;
+        let ended: Option<i64> =
+            sqlx::query_scalar("DELETE FROM sessions WHERE id_hash = $1 RETURNING account_id")
+                .bind(&hash)
+                .fetch_optional(&mut *tx)
+                .await
+                .context("ending a session")?;
+        if let Some(account_id) = ended {
+            super::audit::append(
+                &mut *tx,
+                &super::audit::AuditEntry {
+                    actor: &format!("account:{account_id}"),
+                    action: "session.ended",
+                    subject: &format!("account:{account_id}"),
+                    detail: serde_json::json!({}),
+                },
+                now,
+            )
+            .await?;
+        }
+        tx.commit()
             .await
-            .context("ending a session")?;
+            .context("committing the end of a session")?;
     });
     Ok(())
 }

@@ -12,6 +12,7 @@ pub mod password;
 pub mod registration;
 pub mod roster;
 pub mod store;
+pub mod sync;
 pub mod telemetry;
 pub mod web;
 

@@ -1,0 +1,8 @@
+//! Synchronisation with the provincial Xinyidai (信易贷) platform.
+//!
+//! Everything that depends on the province's wire format lives here, so that mapping onto the
+//! real (non-public) specification touches only this module tree. It will hold the outbox
+//! worker, the provincial HTTP client, request signing, and the simulator that serves the
+//! assumed interface documented in `docs/provincial-api.md`.
+
+pub mod signing;

@@ -10,6 +10,7 @@ pub mod audit;
 pub mod departments;
 pub mod divisions;
 pub mod entities;
+pub mod outbox;
 pub mod registrations;
 
 use std::path::Path;

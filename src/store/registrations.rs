@@ -178,6 +178,15 @@ pub async fn create(db: &Db, new: &NewRegistration) -> Result<Created, CreateErr
                 .await
                 .context("recording a signature")?;
         }
+        // Verified and signed: the province gets it, queued in this same transaction.
+        if new.verification.is_verified() && new.signature.is_some() {
+            sqlx::query(super::outbox::ENQUEUE_REGISTER)
+                .bind(registration_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .context("queueing the registration for the province")?;
+        }
         sqlx::query(
             "INSERT INTO email_tokens (token_hash, account_id, purpose, created_at, expires_at)
              VALUES ($1, $2, 'confirm_email', $3, $4)",
@@ -256,12 +265,22 @@ pub async fn sign(
             .execute(&mut *tx)
             .await
             .context("recording a signature")?;
-        sqlx::query("UPDATE registrations SET updated_at = $1 WHERE id = $2")
-            .bind(now)
-            .bind(registration_id)
-            .execute(&mut *tx)
-            .await
-            .context("touching a registration")?;
+        let verification: String = sqlx::query_scalar(
+            "UPDATE registrations SET updated_at = $1 WHERE id = $2 RETURNING verification",
+        )
+        .bind(now)
+        .bind(registration_id)
+        .fetch_one(&mut *tx)
+        .await
+        .context("touching a registration")?;
+        if Verification::parse(&verification).is_some_and(Verification::is_verified) {
+            sqlx::query(super::outbox::ENQUEUE_REGISTER)
+                .bind(registration_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .context("queueing the registration for the province")?;
+        }
         audit::append(
             &mut *tx,
             &AuditEntry {

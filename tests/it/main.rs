@@ -11,6 +11,7 @@ mod helpers;
 mod import;
 mod mail;
 mod mailbox;
+mod outbox;
 mod pages;
 mod registration;
 mod store;

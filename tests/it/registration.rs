@@ -184,6 +184,8 @@ async fn an_owner_registers_signs_confirms_and_sees_every_step() {
     .await
     .unwrap());
     assert_eq!(referral.as_deref(), Some("LEAFLET-7"));
+    // Verified and signed in one step: queued for the province in the same transaction.
+    assert_eq!(store::outbox::pending_count(&app.db).await.unwrap(), 1);
     let report = store::audit::verify(&app.db).await.unwrap();
     assert!(report.rows >= 3 && report.broken_at.is_none(), "{report:?}");
     app.stop().await;

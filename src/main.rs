@@ -79,6 +79,27 @@ enum Command {
         #[command(subcommand)]
         action: AuditAction,
     },
+    /// 省级“信易贷”平台模拟器（按 docs/provincial-api.md 的假定接口，供演示和测试）
+    ProvinceSim {
+        /// 监听地址
+        #[arg(long, default_value = "127.0.0.1:8090")]
+        listen: String,
+        /// 接受的应用标识（X-App-Id）
+        #[arg(long, default_value = xinyidai::sync::simulator::DEFAULT_APP_ID)]
+        app_id: String,
+        /// 签名密钥
+        #[arg(long, env = "XYD_PROVINCE_SECRET", default_value = xinyidai::sync::simulator::DEFAULT_SECRET, hide_env_values = true)]
+        secret: String,
+        /// 模拟器自己的 SQLite 文件
+        #[arg(long, default_value = xinyidai::sync::simulator::DEFAULT_DB_PATH)]
+        db: String,
+        /// 故障注入的随机种子
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// 故意拒绝的主体：统一社会信用代码:错误码:原因，可重复
+        #[arg(long, value_name = "USCC:CODE:MESSAGE")]
+        reject: Vec<String>,
+    },
     /// 生成一份虚构的名录 CSV（演示、培训和性能测试用）
     SampleRoster {
         /// 行数
@@ -231,6 +252,53 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()> {
                     report.rows
                 ),
             }
+        }
+        Command::ProvinceSim {
+            listen,
+            app_id,
+            secret,
+            db,
+            seed,
+            reject,
+        } => {
+            use xinyidai::sync::simulator::{SimConfig, Simulator};
+            let listen = config::parse_listen(&listen)?;
+            let reject = reject
+                .iter()
+                .map(|r| {
+                    let mut parts = r.splitn(3, ':');
+                    match (parts.next(), parts.next(), parts.next()) {
+                        (Some(uscc), Some(code), Some(message)) => {
+                            Ok((uscc.to_owned(), code.to_owned(), message.to_owned()))
+                        }
+                        _ => Err(anyhow::anyhow!(
+                            "--reject 的格式应为 统一社会信用代码:错误码:原因，实际为“{r}”"
+                        )),
+                    }
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let listener = tokio::net::TcpListener::bind(listen)
+                .await
+                .with_context(|| format!("binding {listen}"))?;
+            let server = Simulator::build(
+                SimConfig {
+                    listen,
+                    app_id,
+                    secret,
+                    db_path: db,
+                    seed,
+                    reject,
+                    ..SimConfig::default()
+                },
+                listener,
+            )
+            .await?;
+            eprintln!(
+                "省级平台模拟器已启动：http://{}/  （统计：/sim/stats，故障：/sim/faults）",
+                server.local_addr()
+            );
+            server.run_until(app::shutdown_signal()).await?;
+            Ok(())
         }
         Command::SampleRoster { rows, output, seed } => {
             let tree = xinyidai::domain::division::DivisionTree::seed();

@@ -6,3 +6,4 @@
 //! assumed interface documented in `docs/provincial-api.md`.
 
 pub mod signing;
+pub mod simulator;

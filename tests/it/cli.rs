@@ -28,6 +28,23 @@ fn run_ok(cmd: &mut Command) -> (String, String) {
     (String::from_utf8(out.stdout).unwrap(), stderr)
 }
 
+/// Starts a serving command and returns it with the URL it printed on stderr.
+fn spawn_serving(cmd: &mut Command) -> (std::process::Child, String) {
+    let mut child = cmd.stderr(Stdio::piped()).spawn().unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while stderr.read_line(&mut line).unwrap() > 0 {
+        if let Some(rest) = line.split("http://").nth(1)
+            && let Some(addr) = rest.split_whitespace().next()
+        {
+            return (child, format!("http://{addr}"));
+        }
+        line.clear();
+    }
+    let status = child.wait().unwrap();
+    panic!("the command exited ({status}) without printing its URL");
+}
+
 fn kill(pid: u32, signal: &str) {
     let status = Command::new("kill")
         .args([signal, &pid.to_string()])
@@ -162,25 +179,8 @@ async fn migrate_then_serve_then_stop_gracefully_on_sigterm() {
     let fresh = fresh_database().await;
     run_ok(xinyidai(&fresh.url).arg("migrate"));
 
-    let mut child = xinyidai(&fresh.url)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut url = None;
-    let mut line = String::new();
-    while stderr.read_line(&mut line).unwrap() > 0 {
-        if let Some(rest) = line.split("http://").nth(1) {
-            url = rest
-                .split_whitespace()
-                .next()
-                .map(|u| format!("http://{u}"));
-            break;
-        }
-        line.clear();
-    }
-    let url = url.expect("serve printed its URL");
+    let (mut child, url) =
+        spawn_serving(xinyidai(&fresh.url).args(["serve", "--listen", "127.0.0.1:0"]));
     let body = reqwest::get(format!("{url}healthz"))
         .await
         .unwrap()
@@ -256,4 +256,36 @@ async fn agreements_are_published_once_per_version_and_the_audit_chain_verifies(
 
     let (_, stderr) = run_ok(xinyidai(&fresh.url).args(["audit", "verify"]));
     assert!(stderr.contains("审计日志完整"), "{stderr}");
+}
+
+#[tokio::test]
+async fn the_province_simulator_runs_on_its_own_file_and_stops_on_sigterm() {
+    let dir = TempDir::new();
+    let db = dir.path().join("sim").join("province-sim.db");
+    let (mut child, url) = spawn_serving(xinyidai("sqlite://unused.db").args([
+        "province-sim",
+        "--listen",
+        "127.0.0.1:0",
+        "--db",
+        db.to_str().unwrap(),
+        "--reject",
+        "91220322MA0Y3K2B1F:entity_blacklisted:列入严重失信名单",
+    ]));
+    let stats: serde_json::Value = reqwest::get(format!("{url}sim/stats"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stats["received"], 0);
+    assert!(db.exists(), "the simulator's database file was not created");
+    kill(child.id(), "-TERM");
+    assert!(child.wait().unwrap().success());
+
+    let out = xinyidai("sqlite://unused.db")
+        .args(["province-sim", "--reject", "no-colons"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--reject 的格式"));
 }

@@ -14,4 +14,5 @@ mod mailbox;
 mod outbox;
 mod pages;
 mod registration;
+mod simulator;
 mod store;

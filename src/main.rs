@@ -133,6 +133,8 @@ enum AuditAction {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // One TLS provider for the process (ring; reqwest and lettre are built without their own).
+    xinyidai::mail::install_crypto_provider();
     let cli = Cli::parse();
     let settings = match Settings::from_env() {
         Ok(s) => s,

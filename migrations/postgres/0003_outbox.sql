@@ -18,3 +18,6 @@ CREATE TABLE outbox (
 CREATE INDEX outbox_due ON outbox (state, next_attempt_at);
 -- One registration event per registration: signing a newer agreement does not queue it again.
 CREATE UNIQUE INDEX outbox_one_register ON outbox (registration_id) WHERE kind = 'register';
+
+-- What the province said about a registration (its reason when it rejected one).
+ALTER TABLE registrations ADD COLUMN sync_reason TEXT;

@@ -48,3 +48,135 @@ pub async fn pending_count(db: &Db) -> Result<i64, StoreError> {
             .context("counting the outbox")?
     }))
 }
+
+/// A row the worker has leased: nobody else sends it until the lease runs out.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Claimed {
+    pub id: i64,
+    pub registration_id: i64,
+    pub kind: String,
+    /// Attempts including this one.
+    pub attempts: i64,
+}
+
+/// Leases up to `limit` due rows for `lease`. A crashed worker's rows come back when the lease
+/// expires, which is what makes a kill -9 lose nothing.
+pub async fn claim(
+    db: &Db,
+    now: OffsetDateTime,
+    lease: time::Duration,
+    limit: i64,
+) -> Result<Vec<Claimed>, StoreError> {
+    // PostgreSQL: SKIP LOCKED lets several workers claim disjoint rows without waiting. SQLite
+    // serialises writers (BEGIN IMMEDIATE), so the plain subquery is already exclusive.
+    const DUE: &str = "SELECT id FROM outbox
+         WHERE state = 'pending' AND next_attempt_at <= $1
+           AND (lease_until IS NULL OR lease_until < $1)
+         ORDER BY next_attempt_at, id LIMIT $3";
+    let sql = |lock: &str| {
+        format!(
+            "UPDATE outbox SET lease_until = $2, attempts = attempts + 1, updated_at = $1
+             WHERE id IN ({DUE}{lock})
+             RETURNING id, registration_id, kind, attempts"
+        )
+    };
+    let mut rows: Vec<Claimed> = match db {
+        Db::Sqlite(pool) => {
+            use super::WritePool;
+            let mut tx = pool.begin_write().await.context("starting a claim")?;
+            let rows = sqlx::query_as::<_, Claimed>(&sql(""))
+                .bind(now)
+                .bind(now + lease)
+                .bind(limit)
+                .fetch_all(&mut *tx)
+                .await
+                .context("claiming outbox rows")?;
+            tx.commit().await.context("committing a claim")?;
+            rows
+        }
+        Db::Postgres(pool) => sqlx::query_as::<_, Claimed>(&sql(" FOR UPDATE SKIP LOCKED"))
+            .bind(now)
+            .bind(now + lease)
+            .bind(limit)
+            .fetch_all(pool)
+            .await
+            .context("claiming outbox rows")?,
+    };
+    rows.sort_by_key(|r| r.id);
+    Ok(rows)
+}
+
+/// How a send ended, as recorded on the row and the registration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The province has it.
+    Accepted,
+    /// The province refused it for a reason the owner must fix (permanent).
+    Rejected { reason: String },
+    /// Try again at `at`; `error` says why (no personal data).
+    Retry { at: OffsetDateTime, error: String },
+    /// Given up after too many attempts: an admin decides.
+    Dead { error: String },
+}
+
+/// Records the outcome for a claimed row (and the registration's sync state) in one transaction.
+pub async fn finish(db: &Db, row: &Claimed, outcome: &Outcome) -> Result<(), StoreError> {
+    let now = OffsetDateTime::now_utc();
+    let (state, next, error, sync) = match outcome {
+        Outcome::Accepted => ("done", now, None, Some(("accepted", None))),
+        Outcome::Rejected { reason } => {
+            ("done", now, None, Some(("rejected", Some(reason.as_str()))))
+        }
+        Outcome::Retry { at, error } => ("pending", *at, Some(error.as_str()), None),
+        Outcome::Dead { error } => ("dead", now, Some(error.as_str()), None),
+    };
+    on_pool!(db, |pool| {
+        use super::WritePool;
+        let mut tx = pool
+            .begin_write()
+            .await
+            .context("starting to record a send")?;
+        sqlx::query(
+            "UPDATE outbox SET state = $1, next_attempt_at = $2, last_error = $3,
+                 lease_until = NULL, updated_at = $4
+             WHERE id = $5",
+        )
+        .bind(state)
+        .bind(next)
+        .bind(error)
+        .bind(now)
+        .bind(row.id)
+        .execute(&mut *tx)
+        .await
+        .context("recording a send")?;
+        if let Some((sync_state, reason)) = sync {
+            sqlx::query(
+                "UPDATE registrations SET sync_state = $1, sync_reason = $2, updated_at = $3 WHERE id = $4",
+            )
+            .bind(sync_state)
+            .bind(reason)
+            .bind(now)
+            .bind(row.registration_id)
+            .execute(&mut *tx)
+            .await
+            .context("recording the province's answer")?;
+            super::audit::append(
+                &mut *tx,
+                &super::audit::AuditEntry {
+                    actor: "system",
+                    action: if sync_state == "accepted" {
+                        "province.accepted"
+                    } else {
+                        "province.rejected"
+                    },
+                    subject: &format!("registration:{}", row.registration_id),
+                    detail: serde_json::json!({ "outbox": row.id }),
+                },
+                now,
+            )
+            .await?;
+        }
+        tx.commit().await.context("committing a send")?;
+    });
+    Ok(())
+}

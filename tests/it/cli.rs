@@ -181,7 +181,11 @@ async fn migrate_then_serve_then_stop_gracefully_on_sigterm() {
 
     let (mut child, url) =
         spawn_serving(xinyidai(&fresh.url).args(["serve", "--listen", "127.0.0.1:0"]));
-    let body = reqwest::get(format!("{url}healthz"))
+    let body = crate::helpers::http_client()
+        .build()
+        .unwrap()
+        .get(format!("{url}healthz"))
+        .send()
         .await
         .unwrap()
         .text()
@@ -271,7 +275,11 @@ async fn the_province_simulator_runs_on_its_own_file_and_stops_on_sigterm() {
         "--reject",
         "91220322MA0Y3K2B1F:entity_blacklisted:列入严重失信名单",
     ]));
-    let stats: serde_json::Value = reqwest::get(format!("{url}sim/stats"))
+    let stats: serde_json::Value = crate::helpers::http_client()
+        .build()
+        .unwrap()
+        .get(format!("{url}sim/stats"))
+        .send()
         .await
         .unwrap()
         .json()

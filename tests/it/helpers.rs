@@ -116,7 +116,7 @@ impl TestApp {
         TestApp {
             addr,
             db,
-            client: reqwest::Client::builder()
+            client: crate::helpers::http_client()
                 .redirect(reqwest::redirect::Policy::none())
                 .cookie_store(true)
                 .build()
@@ -146,7 +146,7 @@ impl TestApp {
 
     /// A second browser: its own cookies, same server.
     pub fn new_client(&self) -> reqwest::Client {
-        reqwest::Client::builder()
+        crate::helpers::http_client()
             .redirect(reqwest::redirect::Policy::none())
             .cookie_store(true)
             .build()
@@ -194,4 +194,11 @@ pub fn attr(doc: &Html, selector: &str, name: &str) -> Option<String> {
     doc.select(&sel)
         .next()
         .and_then(|e| e.value().attr(name).map(str::to_owned))
+}
+
+/// A reqwest client builder with the process's TLS provider installed first (reqwest is built
+/// with `rustls-no-provider`; the app installs ring the same way).
+pub fn http_client() -> reqwest::ClientBuilder {
+    xinyidai::mail::install_crypto_provider();
+    reqwest::Client::builder()
 }

@@ -41,7 +41,7 @@ impl Sim {
         });
         Sim {
             addr,
-            client: reqwest::Client::builder()
+            client: crate::helpers::http_client()
                 .timeout(Duration::from_secs(10))
                 .build()
                 .unwrap(),
@@ -504,7 +504,7 @@ async fn timeout_fault_holds_past_the_client_and_does_not_store() {
         ..SimConfig::default()
     })
     .await;
-    let short = reqwest::Client::builder()
+    let short = crate::helpers::http_client()
         .timeout(Duration::from_millis(300))
         .build()
         .unwrap();

@@ -5,5 +5,6 @@
 //! worker, the provincial HTTP client, request signing, and the simulator that serves the
 //! assumed interface documented in `docs/provincial-api.md`.
 
+pub mod client;
 pub mod signing;
 pub mod simulator;

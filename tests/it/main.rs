@@ -13,6 +13,7 @@ mod mail;
 mod mailbox;
 mod outbox;
 mod pages;
+mod province_client;
 mod registration;
 mod simulator;
 mod store;

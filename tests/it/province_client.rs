@@ -1,11 +1,10 @@
 //! The provincial adapter (`xinyidai::sync::client`) against the real simulator over HTTP. The
 //! simulator always uses its own in-memory SQLite, whichever engine the suite runs on.
 
-use std::net::SocketAddr;
+use crate::simulator::Sim;
 use std::time::Duration;
 
 use time::macros::datetime;
-use tokio::sync::oneshot;
 use xinyidai::config::Secret;
 use xinyidai::sync::client::{
     AgreementEvidence, ContactOutcome, ContactUpdate, EntityState, HttpProvince, L3Outcome,
@@ -13,76 +12,37 @@ use xinyidai::sync::client::{
     Verification, VerificationLevel,
 };
 use xinyidai::sync::signing::SignatureMethod;
-use xinyidai::sync::simulator::{FaultsUpdate, SimConfig, SimHandle, SimStats, Simulator};
+use xinyidai::sync::simulator::{FaultsUpdate, SimConfig, SimStats};
 
 const APP_ID: &str = "lishu-220322";
 const SECRET: &str = "xinyidai-sim-secret";
 const USCC: &str = "91220322MA0Y3K2B1F";
 const ID_NUMBER: &str = "220322199001011234";
 
-struct Sim {
-    addr: SocketAddr,
-    handle: SimHandle,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<()>>,
+/// The shared simulator fixture, signed with this file's app id and secret.
+async fn start(config: SimConfig) -> Sim {
+    Sim::start(SimConfig {
+        app_id: APP_ID.to_owned(),
+        secret: SECRET.to_owned(),
+        ..config
+    })
+    .await
 }
 
-impl Sim {
-    async fn start(config: SimConfig) -> Sim {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let config = SimConfig {
-            db_path: "sqlite::memory:".to_owned(),
-            app_id: APP_ID.to_owned(),
-            secret: SECRET.to_owned(),
-            ..config
-        };
-        let server = Simulator::build(config, listener).await.unwrap();
-        let addr = server.local_addr();
-        let handle = server.handle();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            server
-                .run_until(async move {
-                    let _ = stopped.await;
-                })
-                .await
-                .unwrap();
-        });
-        Sim {
-            addr,
-            handle,
-            stop: Some(stop),
-            task: Some(task),
-        }
-    }
+fn settings(sim: &Sim) -> ProvinceSettings {
+    ProvinceSettings::new(format!("http://{}", sim.addr), APP_ID, Secret::new(SECRET))
+}
 
-    fn settings(&self) -> ProvinceSettings {
-        ProvinceSettings::new(format!("http://{}", self.addr), APP_ID, Secret::new(SECRET))
-    }
+fn province(sim: &Sim) -> HttpProvince {
+    HttpProvince::new(settings(sim)).unwrap()
+}
 
-    fn province(&self) -> HttpProvince {
-        HttpProvince::new(self.settings()).unwrap()
-    }
+fn faults(sim: &Sim, update: FaultsUpdate) {
+    sim.handle.update_faults(update).unwrap();
+}
 
-    fn faults(&self, update: FaultsUpdate) {
-        self.handle.update_faults(update).unwrap();
-    }
-
-    async fn stats(&self) -> SimStats {
-        self.handle.stats().await.unwrap()
-    }
-
-    async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            tokio::time::timeout(Duration::from_secs(5), task)
-                .await
-                .expect("the simulator shuts down promptly")
-                .unwrap();
-        }
-    }
+async fn stats(sim: &Sim) -> SimStats {
+    sim.handle.stats().await.unwrap()
 }
 
 fn registration(uscc: &str) -> RegisterEntity {
@@ -113,8 +73,8 @@ fn registration(uscc: &str) -> RegisterEntity {
 
 #[tokio::test]
 async fn register_is_idempotent_and_status_reports_it() {
-    let sim = Sim::start(SimConfig::default()).await;
-    let province = sim.province();
+    let sim = start(SimConfig::default()).await;
+    let province = province(&sim);
     let req = registration(USCC);
 
     let first = province.register(&req).await.unwrap();
@@ -134,7 +94,7 @@ async fn register_is_idempotent_and_status_reports_it() {
     assert_eq!(province.status("91220322MA0Y3K2B9X").await.unwrap(), None);
 
     assert_eq!(
-        sim.stats().await,
+        stats(&sim).await,
         SimStats {
             received: 4,
             accepted: 1,
@@ -148,7 +108,7 @@ async fn register_is_idempotent_and_status_reports_it() {
 #[tokio::test]
 async fn configured_rejection_is_permanent_with_the_provinces_reason() {
     let rejected = "91220322MA0Y3K2B3H";
-    let sim = Sim::start(SimConfig {
+    let sim = start(SimConfig {
         reject: vec![(
             rejected.to_owned(),
             "entity_blacklisted".to_owned(),
@@ -157,7 +117,7 @@ async fn configured_rejection_is_permanent_with_the_provinces_reason() {
         ..SimConfig::default()
     })
     .await;
-    let province = sim.province();
+    let province = province(&sim);
 
     let error = province
         .register(&registration(rejected))
@@ -190,10 +150,10 @@ async fn configured_rejection_is_permanent_with_the_provinces_reason() {
 
 #[tokio::test]
 async fn wrong_secret_is_auth() {
-    let sim = Sim::start(SimConfig::default()).await;
+    let sim = start(SimConfig::default()).await;
     let province = HttpProvince::new(ProvinceSettings {
         secret: Secret::new("not-the-secret"),
-        ..sim.settings()
+        ..settings(&sim)
     })
     .unwrap();
     let error = province.register(&registration(USCC)).await.unwrap_err();
@@ -207,24 +167,30 @@ async fn wrong_secret_is_auth() {
 
 #[tokio::test]
 async fn server_errors_and_throttling_are_retryable() {
-    let sim = Sim::start(SimConfig::default()).await;
-    let province = sim.province();
+    let sim = start(SimConfig::default()).await;
+    let province = province(&sim);
 
-    sim.faults(FaultsUpdate {
-        error_rate: Some(1.0),
-        ..FaultsUpdate::default()
-    });
+    faults(
+        &sim,
+        FaultsUpdate {
+            error_rate: Some(1.0),
+            ..FaultsUpdate::default()
+        },
+    );
     let error = province.register(&registration(USCC)).await.unwrap_err();
     assert!(matches!(error, ProvincialError::Server(503)), "{error:?}");
     assert!(error.is_retryable());
     assert!(!error.needs_status_check());
 
-    sim.faults(FaultsUpdate {
-        error_rate: Some(0.0),
-        throttle_rate: Some(1.0),
-        retry_after_secs: Some(7),
-        ..FaultsUpdate::default()
-    });
+    faults(
+        &sim,
+        FaultsUpdate {
+            error_rate: Some(0.0),
+            throttle_rate: Some(1.0),
+            retry_after_secs: Some(7),
+            ..FaultsUpdate::default()
+        },
+    );
     let error = province.register(&registration(USCC)).await.unwrap_err();
     assert!(
         matches!(
@@ -242,41 +208,50 @@ async fn server_errors_and_throttling_are_retryable() {
 
 #[tokio::test]
 async fn dropped_answer_is_no_response_and_the_status_shows_it_stored() {
-    let sim = Sim::start(SimConfig::default()).await;
-    let province = sim.province();
-    sim.faults(FaultsUpdate {
-        drop_after_store_rate: Some(1.0),
-        ..FaultsUpdate::default()
-    });
+    let sim = start(SimConfig::default()).await;
+    let province = province(&sim);
+    faults(
+        &sim,
+        FaultsUpdate {
+            drop_after_store_rate: Some(1.0),
+            ..FaultsUpdate::default()
+        },
+    );
 
     let error = province.register(&registration(USCC)).await.unwrap_err();
     assert!(matches!(error, ProvincialError::NoResponse(_)), "{error:?}");
     assert!(error.is_retryable());
     assert!(error.needs_status_check());
 
-    sim.faults(FaultsUpdate {
-        drop_after_store_rate: Some(0.0),
-        ..FaultsUpdate::default()
-    });
+    faults(
+        &sim,
+        FaultsUpdate {
+            drop_after_store_rate: Some(0.0),
+            ..FaultsUpdate::default()
+        },
+    );
     let status = province.status(USCC).await.unwrap().unwrap();
     assert_eq!(status.state, EntityState::Accepted);
-    assert_eq!(sim.stats().await.accepted, 1);
+    assert_eq!(stats(&sim).await.accepted, 1);
     sim.stop().await;
 }
 
 #[tokio::test]
 async fn timeout_needs_a_status_check() {
-    let sim = Sim::start(SimConfig::default()).await;
+    let sim = start(SimConfig::default()).await;
     let province = HttpProvince::new(ProvinceSettings {
         timeout: Duration::from_millis(300),
-        ..sim.settings()
+        ..settings(&sim)
     })
     .unwrap();
-    sim.faults(FaultsUpdate {
-        timeout_rate: Some(1.0),
-        timeout_hold_ms: Some(60_000),
-        ..FaultsUpdate::default()
-    });
+    faults(
+        &sim,
+        FaultsUpdate {
+            timeout_rate: Some(1.0),
+            timeout_hold_ms: Some(60_000),
+            ..FaultsUpdate::default()
+        },
+    );
 
     let error = province.register(&registration(USCC)).await.unwrap_err();
     assert!(matches!(error, ProvincialError::Timeout(_)), "{error:?}");
@@ -284,10 +259,13 @@ async fn timeout_needs_a_status_check() {
     assert!(error.needs_status_check());
 
     // The simulator's timeout fault does not store, so the check finds nothing to resend over.
-    sim.faults(FaultsUpdate {
-        timeout_rate: Some(0.0),
-        ..FaultsUpdate::default()
-    });
+    faults(
+        &sim,
+        FaultsUpdate {
+            timeout_rate: Some(0.0),
+            ..FaultsUpdate::default()
+        },
+    );
     assert_eq!(province.status(USCC).await.unwrap(), None);
     sim.stop().await;
 }
@@ -314,10 +292,10 @@ async fn connection_refused_is_connection_without_status_check() {
 
 #[tokio::test]
 async fn hmac_sm3_works_end_to_end() {
-    let sim = Sim::start(SimConfig::default()).await;
+    let sim = start(SimConfig::default()).await;
     let province = HttpProvince::new(ProvinceSettings {
         method: SignatureMethod::HmacSm3,
-        ..sim.settings()
+        ..settings(&sim)
     })
     .unwrap();
     assert!(
@@ -331,14 +309,14 @@ async fn hmac_sm3_works_end_to_end() {
         province.status(USCC).await.unwrap().unwrap().state,
         EntityState::Accepted
     );
-    assert_eq!(sim.stats().await.refused_auth, 0);
+    assert_eq!(stats(&sim).await.refused_auth, 0);
     sim.stop().await;
 }
 
 #[tokio::test]
 async fn contact_updates_and_l3_verification() {
-    let sim = Sim::start(SimConfig::default()).await;
-    let province = sim.province();
+    let sim = start(SimConfig::default()).await;
+    let province = province(&sim);
     let update = |revision| ContactUpdate {
         mobile: Some("13900000000".to_owned()),
         email: Some("new@example.com".to_owned()),

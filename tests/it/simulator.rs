@@ -14,15 +14,18 @@ const APP_ID: &str = "lishu-220322";
 const SECRET: &str = "xinyidai-sim-secret";
 const USCC: &str = "91220322MA0Y3K2B1F";
 
-struct Sim {
-    addr: SocketAddr,
+/// A simulator on 127.0.0.1:0 over an in-memory database, for the simulator's own tests and
+/// for the provincial client's.
+pub struct Sim {
+    pub addr: SocketAddr,
+    pub handle: xinyidai::sync::simulator::SimHandle,
     client: reqwest::Client,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Sim {
-    async fn start(config: SimConfig) -> Sim {
+    pub async fn start(config: SimConfig) -> Sim {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let config = SimConfig {
             db_path: "sqlite::memory:".to_owned(),
@@ -30,6 +33,7 @@ impl Sim {
         };
         let server = Simulator::build(config, listener).await.unwrap();
         let addr = server.local_addr();
+        let handle = server.handle();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             server
@@ -41,6 +45,7 @@ impl Sim {
         });
         Sim {
             addr,
+            handle,
             client: crate::helpers::http_client()
                 .timeout(Duration::from_secs(10))
                 .build()
@@ -139,7 +144,7 @@ impl Sim {
         response.json().await.unwrap()
     }
 
-    async fn stop(mut self) {
+    pub async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }

@@ -577,3 +577,32 @@ pub async fn use_link(
     });
     Ok(outcome)
 }
+
+/// Everything the province is sent about one registration, read when it is sent (the outbox
+/// holds no personal data). `None` when the registration does not exist.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SyncRecord {
+    pub uscc: String,
+    pub entity_name: String,
+    pub legal_rep_name: String,
+    pub legal_rep_id_sealed: Vec<u8>,
+    pub mobile: String,
+    pub email: String,
+    pub verification: String,
+    pub referral_code: Option<String>,
+    pub updated_at: OffsetDateTime,
+}
+
+pub async fn sync_record(db: &Db, id: i64) -> Result<Option<SyncRecord>, StoreError> {
+    Ok(on_pool!(db, |pool| {
+        sqlx::query_as::<_, SyncRecord>(
+            "SELECT r.uscc, r.entity_name, r.legal_rep_name, r.legal_rep_id_sealed, r.mobile,
+                    a.email, r.verification, r.referral_code, r.updated_at
+             FROM registrations r JOIN accounts a ON a.id = r.account_id WHERE r.id = $1",
+        )
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+        .context("reading a registration to send")?
+    }))
+}

@@ -8,3 +8,4 @@
 pub mod client;
 pub mod signing;
 pub mod simulator;
+pub mod worker;

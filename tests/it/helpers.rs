@@ -71,6 +71,8 @@ pub async fn fresh_database() -> FreshDatabase {
 pub struct TestApp {
     pub addr: SocketAddr,
     pub db: Db,
+    /// The app's ID-number vault (same key), for tests that read what the app sealed.
+    pub vault: std::sync::Arc<xinyidai::id_vault::IdVault>,
     pub client: reqwest::Client,
     /// Kept alive: dropping it removes the SQLite file's directory.
     _database: FreshDatabase,
@@ -89,13 +91,15 @@ impl TestApp {
         let mut settings = Settings::with_database(database.url.clone());
         settings.listen = SocketAddr::from(([127, 0, 0, 1], 0));
         settings.max_connections = 4;
-        settings.data_key = Some(xinyidai::config::Secret::new(format!(
+        let data_key = format!(
             "{:016x}{:016x}{:016x}{:016x}",
             rand::random::<u64>(),
             rand::random::<u64>(),
             rand::random::<u64>(),
             rand::random::<u64>()
-        )));
+        );
+        let vault = std::sync::Arc::new(xinyidai::id_vault::IdVault::from_hex(&data_key).unwrap());
+        settings.data_key = Some(xinyidai::config::Secret::new(data_key));
         // The real SMTP server `scripts/test` starts; without it mail goes to files.
         settings.mail.smtp_url = std::env::var("XYD_TEST_SMTP_URL")
             .ok()
@@ -116,6 +120,7 @@ impl TestApp {
         TestApp {
             addr,
             db,
+            vault,
             client: crate::helpers::http_client()
                 .redirect(reqwest::redirect::Policy::none())
                 .cookie_store(true)

@@ -17,3 +17,4 @@ mod province_client;
 mod registration;
 mod simulator;
 mod store;
+mod worker;

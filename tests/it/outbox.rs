@@ -107,7 +107,7 @@ async fn a_registration_waiting_for_manual_review_is_not_queued() {
 }
 
 /// One registration queued through the API; returns its id.
-async fn queued(app: &TestApp) -> i64 {
+pub async fn queued(app: &TestApp) -> i64 {
     let entity = seeded(app).await;
     let email = unique_address();
     let (_, created) = post(

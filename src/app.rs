@@ -12,6 +12,9 @@ use crate::id_vault::{self, IdVault};
 use crate::mail::Mailer;
 use crate::password::PasswordHasher;
 use crate::store::{self, Db};
+use crate::sync::client::{HttpProvince, ProvinceSettings};
+use crate::sync::signing::SignatureMethod;
+use crate::sync::worker::{Worker, WorkerConfig};
 use crate::web;
 
 /// Shared, read-mostly state handed to every handler.
@@ -75,22 +78,47 @@ impl Application {
         &self.state
     }
 
-    /// Serves until `shutdown` resolves, then lets in-flight requests finish.
+    /// Serves until `shutdown` resolves, then lets in-flight requests finish. The outbox worker
+    /// runs beside the server when the province is configured, and stops with it.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let db = self.state.db.clone();
+        let (stop_worker, worker_stopped) = tokio::sync::watch::channel(false);
+        let worker = match &self.state.settings.province {
+            Some(link) => {
+                let province = HttpProvince::new(province_settings(link)?)
+                    .context("configuring the provincial platform (XYD_PROVINCE_*)")?;
+                let worker = Worker::new(
+                    db.clone(),
+                    self.state.vault.clone(),
+                    province,
+                    WorkerConfig::default(),
+                );
+                Some(tokio::spawn(worker.run(worker_stopped)))
+            }
+            None => {
+                tracing::info!("XYD_PROVINCE_URL not set: registrations wait in the outbox");
+                None
+            }
+        };
         let router = web::router(self.state);
-        axum::serve(
+        let served = axum::serve(
             self.listener,
             router.into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(shutdown)
         .await
-        .context("serving HTTP")?;
+        .context("serving HTTP");
+        let _ = stop_worker.send(true);
+        if let Some(worker) = worker
+            && let Err(err) = worker.await
+        {
+            tracing::error!(error = %err, "outbox worker ended abnormally");
+        }
         db.close().await;
-        Ok(())
+        served
     }
 }
 
@@ -118,6 +146,19 @@ fn open_vault(settings: &Settings) -> anyhow::Result<IdVault> {
         }
     };
     IdVault::from_hex(&hex_key).context("XYD_DATA_KEY")
+}
+
+fn province_settings(link: &crate::config::ProvinceLink) -> anyhow::Result<ProvinceSettings> {
+    let method = SignatureMethod::parse(&link.signature_method).with_context(|| {
+        format!(
+            "XYD_PROVINCE_SIGNATURE 应为 HMAC-SHA256 或 HMAC-SM3，实际为“{}”",
+            link.signature_method
+        )
+    })?;
+    Ok(ProvinceSettings {
+        method,
+        ..ProvinceSettings::new(&link.base_url, &link.app_id, link.secret.clone())
+    })
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

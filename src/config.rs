@@ -91,6 +91,16 @@ pub struct MailSettings {
     pub dir: std::path::PathBuf,
 }
 
+/// Where the provincial platform is; without it registrations wait in the outbox.
+#[derive(Debug, Clone)]
+pub struct ProvinceLink {
+    pub base_url: String,
+    pub app_id: String,
+    pub secret: Secret,
+    /// `HMAC-SHA256` (default) or `HMAC-SM3`.
+    pub signature_method: String,
+}
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub database_url: DatabaseUrl,
@@ -113,6 +123,8 @@ pub struct Settings {
     /// (the one the proxy added) instead of the socket peer.
     pub trust_forwarded_for: bool,
     pub mail: MailSettings,
+    /// `None`: no worker runs; queued registrations wait until it is configured.
+    pub province: Option<ProvinceLink>,
 }
 
 #[derive(Debug, Error)]
@@ -139,6 +151,7 @@ impl Settings {
             secure_cookies: false,
             data_key: None,
             trust_forwarded_for: false,
+            province: None,
             mail: MailSettings {
                 smtp_url: None,
                 from: "信易贷平台 <noreply@xinyidai.localhost>".to_owned(),
@@ -254,6 +267,24 @@ impl Settings {
                 });
             }
             settings.data_key = Some(Secret::new(key));
+        }
+        if let Some(base_url) = get("XYD_PROVINCE_URL") {
+            let (Some(app_id), Some(secret)) =
+                (get("XYD_PROVINCE_APP_ID"), get("XYD_PROVINCE_SECRET"))
+            else {
+                return Err(ConfigError::Invalid {
+                    name: "XYD_PROVINCE_URL",
+                    value: base_url,
+                    reason: "同时需要设置 XYD_PROVINCE_APP_ID 和 XYD_PROVINCE_SECRET",
+                });
+            };
+            settings.province = Some(ProvinceLink {
+                base_url: base_url.trim().to_owned(),
+                app_id: app_id.trim().to_owned(),
+                secret: Secret::new(secret.trim()),
+                signature_method: get("XYD_PROVINCE_SIGNATURE")
+                    .unwrap_or_else(|| "HMAC-SHA256".to_owned()),
+            });
         }
         if let Some(url) = get("XYD_SMTP_URL") {
             settings.mail.smtp_url = Some(Secret::new(url.trim()));

@@ -215,10 +215,11 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()> {
             seed,
             no_serve,
         } => {
-            let settings = prepare_demo(&data_dir, entities, seed, &listen, settings).await?;
+            let mut settings = prepare_demo(&data_dir, entities, seed, &listen, settings).await?;
             if no_serve {
                 return Ok(());
             }
+            settings.province = Some(start_demo_province(&data_dir).await?);
             serve(settings).await
         }
         Command::Agreement {
@@ -387,6 +388,43 @@ async fn prepare_demo(
     }
     db.close().await;
     Ok(settings)
+}
+
+/// Starts the provincial simulator in-process on a free port, over a fresh file in the demo
+/// directory, and returns the link the outbox worker uses.
+async fn start_demo_province(data_dir: &std::path::Path) -> anyhow::Result<config::ProvinceLink> {
+    use xinyidai::sync::simulator::{SimConfig, Simulator};
+    let db = data_dir.join("province-sim.db");
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = db.clone().into_os_string();
+        p.push(suffix);
+        let _ = std::fs::remove_file(p);
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .context("binding the simulator")?;
+    let sim = SimConfig {
+        listen: listener.local_addr()?,
+        db_path: db.display().to_string(),
+        ..SimConfig::default()
+    };
+    let link = config::ProvinceLink {
+        base_url: format!("http://{}", sim.listen),
+        app_id: sim.app_id.clone(),
+        secret: config::Secret::new(sim.secret.clone()),
+        signature_method: "HMAC-SHA256".to_owned(),
+    };
+    let server = Simulator::build(sim, listener).await?;
+    eprintln!(
+        "省级平台模拟器：{}/sim/stats（演示用，登记后自动报送）",
+        link.base_url
+    );
+    tokio::spawn(async move {
+        if let Err(err) = server.run_until(std::future::pending()).await {
+            tracing::error!(error = %err, "province simulator stopped");
+        }
+    });
+    Ok(link)
 }
 
 /// A bar on stderr; indicatif hides it when stderr is not a terminal (CI, pipes).

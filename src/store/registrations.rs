@@ -313,13 +313,16 @@ pub struct RegistrationView {
     pub review_note: Option<String>,
     pub decision_reason: Option<String>,
     pub sync_state: String,
+    /// The province's reason when it rejected the registration.
+    pub sync_reason: Option<String>,
     pub created_at: OffsetDateTime,
     pub email_confirmed_at: Option<OffsetDateTime>,
 }
 
 const VIEW_SQL: &str = "SELECT r.id, r.account_id, r.uscc, r.entity_name, r.legal_rep_name,
         r.legal_rep_id_masked, r.mobile, r.referral_code, r.verification, r.mismatch,
-        r.review_note, r.decision_reason, r.sync_state, r.created_at, a.email_confirmed_at
+        r.review_note, r.decision_reason, r.sync_state, r.sync_reason, r.created_at,
+        a.email_confirmed_at
      FROM registrations r JOIN accounts a ON a.id = r.account_id";
 
 pub async fn by_id(db: &Db, id: i64) -> Result<Option<RegistrationView>, StoreError> {

@@ -158,6 +158,31 @@ impl<P: Province> Worker<P> {
         })
     }
 
+    /// Sends until `shutdown` turns true: straight on while there is work, a short pause when
+    /// the queue is empty or the database is unavailable. Errors are logged, never fatal: the
+    /// rows stay in the outbox.
+    pub async fn run(self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        const IDLE: Duration = Duration::from_secs(1);
+        const AFTER_ERROR: Duration = Duration::from_secs(5);
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            let pause = match self.run_once().await {
+                Ok(0) => IDLE,
+                Ok(_) => continue,
+                Err(err) => {
+                    tracing::warn!(error = %crate::web::error::error_chain(&err), "outbox worker");
+                    AFTER_ERROR
+                }
+            };
+            tokio::select! {
+                () = tokio::time::sleep(pause) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    }
+
     fn retry(&self, row: &Claimed, retry_after: Option<Duration>, why: &str) -> Outcome {
         if row.attempts >= self.config.max_attempts {
             return Outcome::Dead {

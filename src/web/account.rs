@@ -314,11 +314,28 @@ pub fn steps(
             detail: String::new(),
         },
     });
-    out.push(Step {
-        key: "provincial_sync",
-        state: "pending",
-        label: "报送省级平台",
-        detail: "等待报送省级“信易贷”平台，受理结果会显示在这里并通过邮件通知您。".to_owned(),
+    out.push(match reg.sync_state.as_str() {
+        "accepted" => Step {
+            key: "provincial_sync",
+            state: "done",
+            label: "报送省级平台",
+            detail: "省级“信易贷”平台已受理，您的市场主体已完成实名入驻。".to_owned(),
+        },
+        "rejected" => Step {
+            key: "provincial_sync",
+            state: "rejected",
+            label: "报送省级平台",
+            detail: format!(
+                "省级平台未受理：{}。请按原因核对信息，或联系所在乡镇（街道）。",
+                reg.sync_reason.as_deref().unwrap_or("未说明原因")
+            ),
+        },
+        _ => Step {
+            key: "provincial_sync",
+            state: "pending",
+            label: "报送省级平台",
+            detail: "等待报送省级“信易贷”平台，受理结果会显示在这里。".to_owned(),
+        },
     });
     out
 }

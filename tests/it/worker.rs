@@ -127,3 +127,33 @@ async fn a_rejection_reaches_the_owner_with_the_provinces_reason() {
     sim.stop().await;
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_worker_runs_beside_the_server_when_the_province_is_configured() {
+    let sim = sim(Vec::new()).await;
+    let link = xinyidai::config::ProvinceLink {
+        base_url: format!("http://{}", sim.addr),
+        app_id: APP_ID.to_owned(),
+        secret: Secret::new(SECRET),
+        signature_method: "HMAC-SM3".to_owned(),
+    };
+    let app = TestApp::spawn_with(|s| s.province = Some(link)).await;
+    let id = crate::outbox::queued(&app).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while sync_state(&app, id).await.0 != "accepted" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the worker never delivered"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(sim.handle.stats().await.unwrap().accepted, 1);
+    // The owner sees it.
+    let reg = store::registrations::by_id(&app.db, id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(reg.sync_state, "accepted");
+    app.stop().await;
+    sim.stop().await;
+}

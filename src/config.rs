@@ -232,30 +232,10 @@ impl Settings {
             settings.public_url = url;
         }
         if let Some(flag) = get("XYD_SECURE_COOKIES") {
-            settings.secure_cookies = match flag.trim() {
-                "1" | "true" | "yes" => true,
-                "0" | "false" | "no" => false,
-                other => {
-                    return Err(ConfigError::Invalid {
-                        name: "XYD_SECURE_COOKIES",
-                        value: other.to_owned(),
-                        reason: "应为 true 或 false",
-                    });
-                }
-            };
+            settings.secure_cookies = parse_flag("XYD_SECURE_COOKIES", &flag)?;
         }
         if let Some(flag) = get("XYD_TRUST_FORWARDED_FOR") {
-            settings.trust_forwarded_for = match flag.trim() {
-                "1" | "true" | "yes" => true,
-                "0" | "false" | "no" => false,
-                other => {
-                    return Err(ConfigError::Invalid {
-                        name: "XYD_TRUST_FORWARDED_FOR",
-                        value: other.to_owned(),
-                        reason: "应为 true 或 false",
-                    });
-                }
-            };
+            settings.trust_forwarded_for = parse_flag("XYD_TRUST_FORWARDED_FOR", &flag)?;
         }
         if let Some(key) = get("XYD_DATA_KEY") {
             let key = key.trim().to_owned();
@@ -296,6 +276,19 @@ impl Settings {
             settings.mail.dir = std::path::PathBuf::from(dir.trim());
         }
         Ok(settings)
+    }
+}
+
+/// `true`/`false` (also `1`/`0`, `yes`/`no`) for a switch variable.
+fn parse_flag(name: &'static str, value: &str) -> Result<bool, ConfigError> {
+    match value.trim() {
+        "1" | "true" | "yes" => Ok(true),
+        "0" | "false" | "no" => Ok(false),
+        other => Err(ConfigError::Invalid {
+            name,
+            value: other.to_owned(),
+            reason: "应为 true 或 false",
+        }),
     }
 }
 

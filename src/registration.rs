@@ -256,6 +256,16 @@ pub async fn check_l2(
     Ok((Some(row.id), mismatches))
 }
 
+/// A leaflet or LED-screen code as it may be stored: 1–32 letters, digits and dashes, trimmed.
+/// Anything else is dropped rather than echoed back into pages.
+pub fn referral_code(code: &str) -> Option<&str> {
+    let code = code.trim();
+    (!code.is_empty()
+        && code.len() <= 32
+        && code.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+    .then_some(code)
+}
+
 /// Everything `submit` needs besides the input.
 pub struct Services<'a> {
     pub db: &'a Db,
@@ -295,12 +305,7 @@ pub async fn submit(
     let referral_code = input
         .referral_code
         .as_deref()
-        .map(str::trim)
-        .filter(|c| {
-            !c.is_empty()
-                && c.len() <= 32
-                && c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        })
+        .and_then(referral_code)
         .map(str::to_owned);
     let new = NewRegistration {
         email: checked.email.as_str().to_owned(),

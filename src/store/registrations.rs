@@ -112,6 +112,50 @@ fn unique_violation_on(err: &sqlx::Error, column: &str) -> bool {
     }
 }
 
+const INSERT_SIGNATURE: &str = "INSERT INTO signatures
+    (registration_id, version, digest, signer_name, signed_at, ip, user_agent)
+    VALUES ($1, $2, $3, $4, $5, $6, $7)";
+
+/// Inside an open write transaction `$tx`: appends the signature, queues the registration for
+/// the province when it is also verified, and audits the signing. One path for signing at
+/// registration and signing later, so evidence, outbox and audit cannot drift apart.
+macro_rules! record_signature {
+    ($tx:ident, $registration_id:expr, $account_id:expr, $sig:expr, $verified:expr, $now:expr) => {{
+        let sig: &SignatureEvidence = $sig;
+        sqlx::query(INSERT_SIGNATURE)
+            .bind($registration_id)
+            .bind(&sig.version)
+            .bind(&sig.digest)
+            .bind(&sig.signer_name)
+            .bind($now)
+            .bind(&sig.ip)
+            .bind(&sig.user_agent)
+            .execute(&mut *$tx)
+            .await
+            .context("recording a signature")?;
+        if $verified {
+            // Verified and signed: the province gets it, queued in this same transaction.
+            sqlx::query(super::outbox::ENQUEUE_REGISTER)
+                .bind($registration_id)
+                .bind($now)
+                .execute(&mut *$tx)
+                .await
+                .context("queueing the registration for the province")?;
+        }
+        audit::append(
+            &mut *$tx,
+            &AuditEntry {
+                actor: &format!("account:{}", $account_id),
+                action: "agreement.signed",
+                subject: &format!("registration:{}", $registration_id),
+                detail: serde_json::json!({ "version": sig.version, "digest": sig.digest }),
+            },
+            $now,
+        )
+        .await?;
+    }};
+}
+
 /// Writes account, registration, signature, confirmation token and audit rows in one transaction.
 pub async fn create(db: &Db, new: &NewRegistration) -> Result<Created, CreateError> {
     let now = OffsetDateTime::now_utc();
@@ -165,28 +209,6 @@ pub async fn create(db: &Db, new: &NewRegistration) -> Result<Created, CreateErr
             Err(e) if unique_violation_on(&e, "uscc") => return Err(CreateError::UsccTaken),
             Err(e) => return Err(StoreError::from_sqlx("creating a registration", e).into()),
         };
-        if let Some(sig) = &new.signature {
-            sqlx::query(INSERT_SIGNATURE)
-                .bind(registration_id)
-                .bind(&sig.version)
-                .bind(&sig.digest)
-                .bind(&sig.signer_name)
-                .bind(now)
-                .bind(&sig.ip)
-                .bind(&sig.user_agent)
-                .execute(&mut *tx)
-                .await
-                .context("recording a signature")?;
-        }
-        // Verified and signed: the province gets it, queued in this same transaction.
-        if new.verification.is_verified() && new.signature.is_some() {
-            sqlx::query(super::outbox::ENQUEUE_REGISTER)
-                .bind(registration_id)
-                .bind(now)
-                .execute(&mut *tx)
-                .await
-                .context("queueing the registration for the province")?;
-        }
         sqlx::query(
             "INSERT INTO email_tokens (token_hash, account_id, purpose, created_at, expires_at)
              VALUES ($1, $2, 'confirm_email', $3, $4)",
@@ -217,17 +239,14 @@ pub async fn create(db: &Db, new: &NewRegistration) -> Result<Created, CreateErr
         )
         .await?;
         if let Some(sig) = &new.signature {
-            audit::append(
-                &mut *tx,
-                &AuditEntry {
-                    actor: &actor,
-                    action: "agreement.signed",
-                    subject: &subject,
-                    detail: serde_json::json!({ "version": sig.version, "digest": sig.digest }),
-                },
-                now,
-            )
-            .await?;
+            record_signature!(
+                tx,
+                registration_id,
+                account_id,
+                sig,
+                new.verification.is_verified(),
+                now
+            );
         }
         tx.commit().await.context("committing a registration")?;
         Created {
@@ -240,10 +259,6 @@ pub async fn create(db: &Db, new: &NewRegistration) -> Result<Created, CreateErr
     Ok(created)
 }
 
-const INSERT_SIGNATURE: &str = "INSERT INTO signatures
-    (registration_id, version, digest, signer_name, signed_at, ip, user_agent)
-    VALUES ($1, $2, $3, $4, $5, $6, $7)";
-
 /// Appends a signature for an existing registration (and its audit row).
 pub async fn sign(
     db: &Db,
@@ -254,17 +269,6 @@ pub async fn sign(
     let now = OffsetDateTime::now_utc();
     on_pool!(db, |pool| {
         let mut tx = pool.begin_write().await.context("starting to sign")?;
-        sqlx::query(INSERT_SIGNATURE)
-            .bind(registration_id)
-            .bind(&sig.version)
-            .bind(&sig.digest)
-            .bind(&sig.signer_name)
-            .bind(now)
-            .bind(&sig.ip)
-            .bind(&sig.user_agent)
-            .execute(&mut *tx)
-            .await
-            .context("recording a signature")?;
         let verification: String = sqlx::query_scalar(
             "UPDATE registrations SET updated_at = $1 WHERE id = $2 RETURNING verification",
         )
@@ -273,25 +277,8 @@ pub async fn sign(
         .fetch_one(&mut *tx)
         .await
         .context("touching a registration")?;
-        if Verification::parse(&verification).is_some_and(Verification::is_verified) {
-            sqlx::query(super::outbox::ENQUEUE_REGISTER)
-                .bind(registration_id)
-                .bind(now)
-                .execute(&mut *tx)
-                .await
-                .context("queueing the registration for the province")?;
-        }
-        audit::append(
-            &mut *tx,
-            &AuditEntry {
-                actor: &format!("account:{account_id}"),
-                action: "agreement.signed",
-                subject: &format!("registration:{registration_id}"),
-                detail: serde_json::json!({ "version": sig.version, "digest": sig.digest }),
-            },
-            now,
-        )
-        .await?;
+        let verified = Verification::parse(&verification).is_some_and(Verification::is_verified);
+        record_signature!(tx, registration_id, account_id, sig, verified, now);
         tx.commit().await.context("committing a signature")?;
     });
     Ok(())

@@ -12,7 +12,7 @@ use time::{Duration, OffsetDateTime};
 use crate::app::AppState;
 use crate::domain::email::EmailAddress;
 use crate::registration::Mismatch;
-use crate::store::accounts::{self, Account, SessionKind};
+use crate::store::accounts::{self, Account};
 use crate::store::agreements::{self, AgreementVersion};
 use crate::store::registrations::{
     self, LinkPurpose, LinkUse, RegistrationView, SignatureEvidence, SignatureRow, TokenOutcome,
@@ -23,7 +23,7 @@ use super::error::AppError;
 use super::form::FormInput;
 use super::register::{send_confirmation, user_agent};
 use super::session::ClientIp;
-use super::session::{Visitor, cookie, session_cookie_name};
+use super::session::{Visitor, cookie, session_cookie_name, start_session};
 
 /// Failed logins allowed per account, and per client address, in [`THROTTLE_WINDOW`].
 pub const MAX_FAILURES_PER_ACCOUNT: i64 = 5;
@@ -151,19 +151,13 @@ pub async fn login(
     if let Some(old) = &visitor.session_token {
         accounts::end_session(&state.db, old).await?;
     }
-    let token = accounts::create_session(&state.db, account.id, SessionKind::Cookie).await?;
     // A newer agreement must be signed before anything else.
     let target = if needs_signature(&state, account.id).await? {
         "/me/agreement"
     } else {
         "/me"
     };
-    let mut resp = Redirect::to(target).into_response();
-    let secure = state.settings.secure_cookies;
-    if let Some(c) = cookie(session_cookie_name(secure), &token, secure, None) {
-        resp.headers_mut().append(header::SET_COOKIE, c);
-    }
-    Ok(resp)
+    start_session(&state, account.id, target).await
 }
 
 #[derive(Debug, Deserialize, Default)]

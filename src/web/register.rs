@@ -5,7 +5,7 @@ use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Extension, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use crate::app::AppState;
@@ -14,7 +14,6 @@ use crate::domain::person_name;
 use crate::domain::uscc::Uscc;
 use crate::mail::messages;
 use crate::registration::{self, FieldErrors, Mismatch, RegistrationInput, Services, SubmitError};
-use crate::store::accounts::{self, SessionKind};
 use crate::store::agreements::{self, AgreementVersion};
 use crate::store::entities::{self, SearchTerm};
 use crate::store::registrations::{self, SignatureEvidence, TokenOutcome};
@@ -22,12 +21,11 @@ use crate::store::registrations::{self, SignatureEvidence, TokenOutcome};
 use super::error::AppError;
 use super::form::FormInput;
 use super::session::ClientIp;
-use super::session::{Visitor, cookie, session_cookie_name};
+use super::session::{Visitor, start_session};
 
 /// A referral code as it may appear in a URL: short, letters, digits and dashes.
 pub fn clean_ref(code: Option<&str>) -> String {
-    code.map(str::trim)
-        .filter(|c| c.len() <= 32 && c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+    code.and_then(registration::referral_code)
         .unwrap_or_default()
         .to_owned()
 }
@@ -272,19 +270,7 @@ pub async fn submit(
                 &created.confirm_token,
             )
             .await;
-            let token =
-                accounts::create_session(&state.db, created.account_id, SessionKind::Cookie)
-                    .await?;
-            let mut resp = Redirect::to("/me").into_response();
-            if let Some(c) = cookie(
-                session_cookie_name(state.settings.secure_cookies),
-                &token,
-                state.settings.secure_cookies,
-                None,
-            ) {
-                resp.headers_mut().append(header::SET_COOKIE, c);
-            }
-            Ok(resp)
+            start_session(&state, created.account_id, "/me").await
         }
         Err(SubmitError::Invalid(errors)) => Ok((
             StatusCode::UNPROCESSABLE_ENTITY,

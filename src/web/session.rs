@@ -11,7 +11,7 @@ use axum::http::header::{COOKIE, SET_COOKIE};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 
 use crate::app::AppState;
 use crate::store::accounts::{self, Account, SessionKind};
@@ -115,6 +115,21 @@ pub async fn visitor(State(state): State<AppState>, mut req: Request, next: Next
         response.headers_mut().append(SET_COOKIE, value);
     }
     response
+}
+
+/// Starts a browser session for `account_id` and redirects to `target` with its cookie set.
+pub async fn start_session(
+    state: &AppState,
+    account_id: i64,
+    target: &str,
+) -> Result<Response, AppError> {
+    let token = accounts::create_session(&state.db, account_id, SessionKind::Cookie).await?;
+    let mut resp = axum::response::Redirect::to(target).into_response();
+    let secure = state.settings.secure_cookies;
+    if let Some(c) = cookie(session_cookie_name(secure), &token, secure, None) {
+        resp.headers_mut().append(SET_COOKIE, c);
+    }
+    Ok(resp)
 }
 
 /// The client's address: the socket peer, or behind a trusted proxy the address the proxy

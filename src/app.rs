@@ -13,8 +13,9 @@ use crate::mail::Mailer;
 use crate::password::PasswordHasher;
 use crate::store::{self, Db};
 use crate::sync::client::{HttpProvince, ProvinceSettings};
+use crate::sync::metrics::SyncMetrics;
 use crate::sync::signing::SignatureMethod;
-use crate::sync::worker::{Worker, WorkerConfig};
+use crate::sync::worker::{Notifier, Worker};
 use crate::web;
 
 /// Shared, read-mostly state handed to every handler.
@@ -28,6 +29,8 @@ pub struct AppState {
     pub mailer: Mailer,
     /// Salt for the login-throttle keys, new at every start.
     pub throttle_salt: Arc<str>,
+    /// The outbox worker's counters (breaker, outcomes) for `/metrics` and `/admin/sync`.
+    pub sync_metrics: Arc<SyncMetrics>,
 }
 
 pub struct Application {
@@ -66,6 +69,7 @@ impl Application {
             hasher: PasswordHasher::new(2),
             mailer,
             throttle_salt: crate::store::accounts::new_token().0.into(),
+            sync_metrics: Arc::new(SyncMetrics::default()),
         };
         Ok(Application { listener, state })
     }
@@ -90,12 +94,19 @@ impl Application {
             Some(link) => {
                 let province = HttpProvince::new(province_settings(link)?)
                     .context("configuring the provincial platform (XYD_PROVINCE_*)")?;
+                let settings = &self.state.settings;
                 let worker = Worker::new(
                     db.clone(),
                     self.state.vault.clone(),
                     province,
-                    WorkerConfig::default(),
-                );
+                    settings.sync.clone(),
+                    self.state.sync_metrics.clone(),
+                )
+                .with_l3(link.l3)
+                .with_notifier(Notifier {
+                    mailer: self.state.mailer.clone(),
+                    public_url: settings.public_url.clone(),
+                });
                 Some(tokio::spawn(worker.run(worker_stopped)))
             }
             None => {

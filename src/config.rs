@@ -5,6 +5,7 @@
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use thiserror::Error;
 
@@ -99,6 +100,8 @@ pub struct ProvinceLink {
     pub secret: Secret,
     /// `HMAC-SHA256` (default) or `HMAC-SM3`.
     pub signature_method: String,
+    /// Ask the province for L3 real-name verification before registering (`XYD_PROVINCE_L3`).
+    pub l3: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -125,6 +128,10 @@ pub struct Settings {
     pub mail: MailSettings,
     /// `None`: no worker runs; queued registrations wait until it is configured.
     pub province: Option<ProvinceLink>,
+    /// How the outbox worker paces itself (`XYD_SYNC_*`).
+    pub sync: crate::sync::worker::WorkerConfig,
+    /// Daily reconciliation with the province, Asia/Shanghai wall-clock time (`XYD_RECONCILE_AT`).
+    pub reconcile_at: time::Time,
 }
 
 #[derive(Debug, Error)]
@@ -152,6 +159,8 @@ impl Settings {
             data_key: None,
             trust_forwarded_for: false,
             province: None,
+            sync: crate::sync::worker::WorkerConfig::default(),
+            reconcile_at: time::macros::time!(02:30),
             mail: MailSettings {
                 smtp_url: None,
                 from: "信易贷平台 <noreply@xinyidai.localhost>".to_owned(),
@@ -264,7 +273,21 @@ impl Settings {
                 secret: Secret::new(secret.trim()),
                 signature_method: get("XYD_PROVINCE_SIGNATURE")
                     .unwrap_or_else(|| "HMAC-SHA256".to_owned()),
+                l3: get("XYD_PROVINCE_L3")
+                    .map(|v| parse_flag("XYD_PROVINCE_L3", &v))
+                    .transpose()?
+                    .unwrap_or(false),
             });
+        }
+        read_sync_settings(&get, &mut settings.sync)?;
+        if let Some(at) = get("XYD_RECONCILE_AT") {
+            let format = time::macros::format_description!("[hour]:[minute]");
+            settings.reconcile_at =
+                time::Time::parse(at.trim(), &format).map_err(|_| ConfigError::Invalid {
+                    name: "XYD_RECONCILE_AT",
+                    value: at.clone(),
+                    reason: "应为北京时间 时:分，例如 02:30",
+                })?;
         }
         if let Some(url) = get("XYD_SMTP_URL") {
             settings.mail.smtp_url = Some(Secret::new(url.trim()));
@@ -277,6 +300,64 @@ impl Settings {
         }
         Ok(settings)
     }
+}
+
+/// The worker's knobs. Defaults suit production; tests and the crash drill shorten the lease and
+/// the delays.
+fn read_sync_settings(
+    get: &impl Fn(&str) -> Option<String>,
+    sync: &mut crate::sync::worker::WorkerConfig,
+) -> Result<(), ConfigError> {
+    let number = |name: &'static str, max: u64| -> Result<Option<u64>, ConfigError> {
+        get(name)
+            .map(|v| {
+                v.trim()
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| *n <= max)
+                    .ok_or(ConfigError::Invalid {
+                        name,
+                        value: v.clone(),
+                        reason: "应为不超过上限的非负整数（见 .env.example）",
+                    })
+            })
+            .transpose()
+    };
+    let positive = |name: &'static str, max: u64| -> Result<Option<u64>, ConfigError> {
+        match number(name, max)? {
+            Some(0) => Err(ConfigError::Invalid {
+                name,
+                value: "0".to_owned(),
+                reason: "应为正整数",
+            }),
+            n => Ok(n),
+        }
+    };
+    if let Some(s) = positive("XYD_SYNC_LEASE_SECS", 3600)? {
+        sync.lease = Duration::from_secs(s);
+    }
+    if let Some(n) = positive("XYD_SYNC_BATCH", 1000)? {
+        sync.batch = i64::try_from(n).unwrap_or(1000);
+    }
+    if let Some(n) = positive("XYD_SYNC_CONCURRENCY", 64)? {
+        sync.concurrency = usize::try_from(n).unwrap_or(64);
+    }
+    if let Some(n) = positive("XYD_SYNC_MAX_ATTEMPTS", 1000)? {
+        sync.max_attempts = i64::try_from(n).unwrap_or(1000);
+    }
+    if let Some(ms) = number("XYD_SYNC_BASE_DELAY_MS", 3_600_000)? {
+        sync.base_delay = Duration::from_millis(ms);
+    }
+    if let Some(s) = positive("XYD_SYNC_MAX_DELAY_SECS", 86_400)? {
+        sync.max_delay = Duration::from_secs(s);
+    }
+    if let Some(n) = positive("XYD_SYNC_BREAKER_THRESHOLD", 1000)? {
+        sync.breaker_threshold = u32::try_from(n).unwrap_or(1000);
+    }
+    if let Some(ms) = positive("XYD_SYNC_BREAKER_COOLDOWN_MS", 3_600_000)? {
+        sync.breaker_cooldown = Duration::from_millis(ms);
+    }
+    Ok(())
 }
 
 /// `true`/`false` (also `1`/`0`, `yes`/`no`) for a switch variable.

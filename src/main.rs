@@ -413,6 +413,7 @@ async fn start_demo_province(data_dir: &std::path::Path) -> anyhow::Result<confi
         app_id: sim.app_id.clone(),
         secret: config::Secret::new(sim.secret.clone()),
         signature_method: "HMAC-SHA256".to_owned(),
+        l3: false,
     };
     let server = Simulator::build(sim, listener).await?;
     eprintln!(

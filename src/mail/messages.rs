@@ -127,6 +127,37 @@ pub fn review_requested(to: &str, entity_name: &str) -> Result<Outgoing, MailErr
     })
 }
 
+/// Tells the owner the province refused the registration, with its reason, and how to fix it
+/// and resubmit from `me_link`.
+pub fn province_rejected(
+    to: &str,
+    entity_name: &str,
+    reason: &str,
+    me_link: &str,
+) -> Result<Outgoing, MailError> {
+    let subject = subject("省级平台未通过您的登记，请修改后重新提交");
+    Ok(Outgoing {
+        kind: MailKind::ProvinceRejected,
+        to: to.to_owned(),
+        text: ProvinceRejectedText {
+            entity_name,
+            reason,
+            link: me_link,
+        }
+        .render()?,
+        html: Some(
+            ProvinceRejectedHtml {
+                subject: &subject,
+                entity_name,
+                reason,
+                link: me_link,
+            }
+            .render()?,
+        ),
+        subject,
+    })
+}
+
 fn subject(what: &str) -> String {
     format!("{SUBJECT_PREFIX}{what}")
 }
@@ -194,6 +225,23 @@ struct ReviewRequestedText<'a> {
 struct ReviewRequestedHtml<'a> {
     subject: &'a str,
     entity_name: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "mail/province_rejected.txt")]
+struct ProvinceRejectedText<'a> {
+    entity_name: &'a str,
+    reason: &'a str,
+    link: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "mail/province_rejected.html")]
+struct ProvinceRejectedHtml<'a> {
+    subject: &'a str,
+    entity_name: &'a str,
+    reason: &'a str,
+    link: &'a str,
 }
 
 #[cfg(test)]

@@ -40,6 +40,7 @@ pub enum MailKind {
     PasswordReset,
     AlreadyRegistered,
     ReviewRequested,
+    ProvinceRejected,
 }
 
 impl MailKind {
@@ -49,6 +50,7 @@ impl MailKind {
             MailKind::PasswordReset => "password_reset",
             MailKind::AlreadyRegistered => "already_registered",
             MailKind::ReviewRequested => "review_requested",
+            MailKind::ProvinceRejected => "province_rejected",
         }
     }
 }

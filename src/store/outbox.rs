@@ -1,6 +1,6 @@
 //! The outbox: events for the provincial platform, queued in the transaction of the change.
-//! The worker that sends them (lease, retries, dead letters) is the sync issue's; this module
-//! only queues and reads.
+//! This module queues, claims (with a lease, in order per registration) and records outcomes;
+//! `sync::worker` does the sending.
 
 use time::OffsetDateTime;
 
@@ -15,6 +15,17 @@ pub const ENQUEUE_REGISTER: &str = "INSERT INTO outbox
         (registration_id, kind, state, attempts, next_attempt_at, created_at, updated_at)
      VALUES ($1, 'register', 'pending', 0, $2, $2, $2)
      ON CONFLICT (registration_id) WHERE kind = 'register' DO NOTHING";
+
+pub const KIND_REGISTER: &str = "register";
+pub const KIND_UPDATE_CONTACT: &str = "update_contact";
+
+/// Queues a contact update for `$1` registration at `$2` now, carrying `$3` the names of the
+/// changed fields (the values are read when it is sent). Only once the registration itself is
+/// queued: before that, the registration event will carry the new data anyway.
+pub const ENQUEUE_CONTACT_UPDATE: &str = "INSERT INTO outbox
+        (registration_id, kind, state, attempts, next_attempt_at, created_at, updated_at, payload)
+     SELECT $1, 'update_contact', 'pending', 0, $2, $2, $2, $3
+     WHERE EXISTS (SELECT 1 FROM outbox WHERE registration_id = $1 AND kind = 'register')";
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct OutboxRow {
@@ -69,9 +80,14 @@ pub async fn claim(
 ) -> Result<Vec<Claimed>, StoreError> {
     // PostgreSQL: SKIP LOCKED lets several workers claim disjoint rows without waiting. SQLite
     // serialises writers (BEGIN IMMEDIATE), so the plain subquery is already exclusive.
+    // An event waits while an older event of the same registration is unfinished (pending or
+    // dead): updates go out in order, and never before the registration they amend.
     const DUE: &str = "SELECT id FROM outbox
          WHERE state = 'pending' AND next_attempt_at <= $1
            AND (lease_until IS NULL OR lease_until < $1)
+           AND NOT EXISTS (SELECT 1 FROM outbox older
+                           WHERE older.registration_id = outbox.registration_id
+                             AND older.id < outbox.id AND older.state IN ('pending', 'dead'))
          ORDER BY next_attempt_at, id LIMIT $3";
     let sql = |lock: &str| {
         format!(
@@ -117,64 +133,94 @@ pub enum Outcome {
     Retry { at: OffsetDateTime, error: String },
     /// Given up after too many attempts: an admin decides.
     Dead { error: String },
+    /// Nothing left to do (an update for an entity the province refused): done, with a note.
+    Skipped { note: String },
 }
 
-/// Records the outcome for a claimed row (and the registration's sync state) in one transaction.
-pub async fn finish(db: &Db, row: &Claimed, outcome: &Outcome) -> Result<(), StoreError> {
-    let now = OffsetDateTime::now_utc();
-    let (state, next, error, sync) = match outcome {
-        Outcome::Accepted => ("done", now, None, Some(("accepted", None))),
-        Outcome::Rejected { reason } => {
-            ("done", now, None, Some(("rejected", Some(reason.as_str()))))
+impl Outcome {
+    pub fn result(&self) -> crate::sync::metrics::SendResult {
+        use crate::sync::metrics::SendResult;
+        match self {
+            Outcome::Accepted | Outcome::Skipped { .. } => SendResult::Accepted,
+            Outcome::Rejected { .. } => SendResult::Rejected,
+            Outcome::Retry { .. } => SendResult::Retry,
+            Outcome::Dead { .. } => SendResult::Dead,
         }
-        Outcome::Retry { at, error } => ("pending", *at, Some(error.as_str()), None),
-        Outcome::Dead { error } => ("dead", now, Some(error.as_str()), None),
-    };
+    }
+}
+
+/// Records the outcome for a claimed row (and the registration's sync state).
+pub async fn finish(db: &Db, row: &Claimed, outcome: &Outcome) -> Result<(), StoreError> {
+    finish_all(db, &[(row.clone(), outcome.clone())]).await
+}
+
+/// Records a batch of outcomes in one transaction: the rows, and for registration events the
+/// registration's sync state with an audit row.
+pub async fn finish_all(db: &Db, outcomes: &[(Claimed, Outcome)]) -> Result<(), StoreError> {
+    if outcomes.is_empty() {
+        return Ok(());
+    }
+    let now = OffsetDateTime::now_utc();
     on_pool!(db, |pool| {
         use super::WritePool;
         let mut tx = pool
             .begin_write()
             .await
             .context("starting to record a send")?;
-        sqlx::query(
-            "UPDATE outbox SET state = $1, next_attempt_at = $2, last_error = $3,
-                 lease_until = NULL, updated_at = $4
-             WHERE id = $5",
-        )
-        .bind(state)
-        .bind(next)
-        .bind(error)
-        .bind(now)
-        .bind(row.id)
-        .execute(&mut *tx)
-        .await
-        .context("recording a send")?;
-        if let Some((sync_state, reason)) = sync {
+        for (row, outcome) in outcomes {
+            let (state, next, error, sync) = match outcome {
+                Outcome::Accepted => ("done", now, None, Some(("accepted", None))),
+                Outcome::Rejected { reason } => {
+                    ("done", now, None, Some(("rejected", Some(reason.as_str()))))
+                }
+                Outcome::Retry { at, error } => ("pending", *at, Some(error.as_str()), None),
+                Outcome::Dead { error } => ("dead", now, Some(error.as_str()), None),
+                Outcome::Skipped { note } => ("done", now, Some(note.as_str()), None),
+            };
+            // Only a registration event changes the registration's standing at the province.
+            let sync = sync.filter(|_| row.kind == KIND_REGISTER);
             sqlx::query(
-                "UPDATE registrations SET sync_state = $1, sync_reason = $2, updated_at = $3 WHERE id = $4",
+                "UPDATE outbox SET state = $1, next_attempt_at = $2, last_error = $3,
+                     lease_until = NULL, updated_at = $4
+                 WHERE id = $5",
             )
-            .bind(sync_state)
-            .bind(reason)
+            .bind(state)
+            .bind(next)
+            .bind(error)
             .bind(now)
-            .bind(row.registration_id)
+            .bind(row.id)
             .execute(&mut *tx)
             .await
-            .context("recording the province's answer")?;
-            super::audit::append(
-                &mut *tx,
-                &super::audit::AuditEntry {
-                    actor: "system",
-                    action: if sync_state == "accepted" {
-                        "province.accepted"
-                    } else {
-                        "province.rejected"
+            .context("recording a send")?;
+            if let Some((sync_state, reason)) = sync {
+                sqlx::query(
+                    "UPDATE registrations SET sync_state = $1, sync_reason = $2,
+                         sync_notified_at = NULL, updated_at = $3
+                     WHERE id = $4",
+                )
+                .bind(sync_state)
+                .bind(reason)
+                .bind(now)
+                .bind(row.registration_id)
+                .execute(&mut *tx)
+                .await
+                .context("recording the province's answer")?;
+                super::audit::append(
+                    &mut *tx,
+                    &super::audit::AuditEntry {
+                        actor: "system",
+                        action: if sync_state == "accepted" {
+                            "province.accepted"
+                        } else {
+                            "province.rejected"
+                        },
+                        subject: &format!("registration:{}", row.registration_id),
+                        detail: serde_json::json!({ "outbox": row.id }),
                     },
-                    subject: &format!("registration:{}", row.registration_id),
-                    detail: serde_json::json!({ "outbox": row.id }),
-                },
-                now,
-            )
-            .await?;
+                    now,
+                )
+                .await?;
+            }
         }
         tx.commit().await.context("committing a send")?;
     });

@@ -581,13 +581,16 @@ pub struct SyncRecord {
     pub verification: String,
     pub referral_code: Option<String>,
     pub updated_at: OffsetDateTime,
+    /// The province's L3 answer when one was asked for (`pass`/`fail`).
+    pub l3_result: Option<String>,
 }
 
 pub async fn sync_record(db: &Db, id: i64) -> Result<Option<SyncRecord>, StoreError> {
     Ok(on_pool!(db, |pool| {
         sqlx::query_as::<_, SyncRecord>(
             "SELECT r.uscc, r.entity_name, r.legal_rep_name, r.legal_rep_id_sealed, r.mobile,
-                    a.email, r.verification, r.referral_code, r.updated_at
+                    a.email, r.verification, r.referral_code, r.updated_at,
+                    r.l3_result
              FROM registrations r JOIN accounts a ON a.id = r.account_id WHERE r.id = $1",
         )
         .bind(id)
@@ -595,4 +598,75 @@ pub async fn sync_record(db: &Db, id: i64) -> Result<Option<SyncRecord>, StoreEr
         .await
         .context("reading a registration to send")?
     }))
+}
+
+/// Records the province's L3 answer: `None` passed, `Some(reason)` failed.
+pub async fn record_l3(db: &Db, id: i64, failure: Option<&str>) -> Result<(), StoreError> {
+    let now = OffsetDateTime::now_utc();
+    let result = if failure.is_some() { "fail" } else { "pass" };
+    on_pool!(db, |pool| {
+        let mut tx = pool.begin_write().await.context("starting to record L3")?;
+        sqlx::query(
+            "UPDATE registrations SET l3_result = $1, l3_reason = $2, l3_checked_at = $3
+             WHERE id = $4",
+        )
+        .bind(result)
+        .bind(failure)
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .context("recording the L3 answer")?;
+        audit::append(
+            &mut *tx,
+            &AuditEntry {
+                actor: "system",
+                action: "province.l3_checked",
+                subject: &format!("registration:{id}"),
+                detail: serde_json::json!({ "result": result }),
+            },
+            now,
+        )
+        .await?;
+        tx.commit().await.context("committing the L3 answer")?;
+    });
+    Ok(())
+}
+
+/// A rejected registration whose owner has not been emailed yet.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RejectionNotice {
+    pub registration_id: i64,
+    pub email: String,
+    pub entity_name: String,
+    pub reason: String,
+}
+
+pub async fn rejections_to_notify(db: &Db, limit: i64) -> Result<Vec<RejectionNotice>, StoreError> {
+    Ok(on_pool!(db, |pool| {
+        sqlx::query_as::<_, RejectionNotice>(
+            "SELECT r.id AS registration_id, a.email, r.entity_name,
+                    COALESCE(r.sync_reason, '') AS reason
+             FROM registrations r JOIN accounts a ON a.id = r.account_id
+             WHERE r.sync_state = 'rejected' AND r.sync_notified_at IS NULL
+             ORDER BY r.id LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(pool)
+        .await
+        .context("finding rejections to tell owners about")?
+    }))
+}
+
+pub async fn mark_notified(db: &Db, id: i64) -> Result<(), StoreError> {
+    let now = OffsetDateTime::now_utc();
+    on_pool!(db, |pool| {
+        sqlx::query("UPDATE registrations SET sync_notified_at = $1 WHERE id = $2")
+            .bind(now)
+            .bind(id)
+            .execute(pool)
+            .await
+            .context("marking a rejection as told")?;
+    });
+    Ok(())
 }

@@ -1,24 +1,29 @@
 //! The outbox worker: claims due rows with a lease, calls the province outside any transaction,
 //! and records the answer. Retryable failures back off exponentially with jitter (honouring
 //! `Retry-After`); after a timeout or a dropped answer it asks the province for the status
-//! before sending again, so a record stored once is never counted twice.
+//! before sending again, so a record stored once is never counted twice. A circuit breaker
+//! stops it hammering a province that is down; contact updates go out after the registration
+//! they belong to, in order.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
+use futures_util::{StreamExt, TryStreamExt, stream};
 use rand::RngExt;
 use time::OffsetDateTime;
 
 use crate::domain::uscc::Uscc;
 use crate::id_vault::IdVault;
+use crate::mail::{Mailer, messages};
 use crate::store::outbox::{self, Claimed, Outcome};
-use crate::store::registrations::{self, Verification as Checked};
+use crate::store::registrations::{self, SyncRecord, Verification as Checked};
 use crate::store::{Db, StoreError, agreements};
 
 use super::client::{
-    AgreementEvidence, EntityState, LegalRep, Province, ProvincialError, RegisterEntity,
-    Verification, VerificationLevel,
+    AgreementEvidence, ContactOutcome, ContactUpdate, EntityState, L3Outcome, L3Person, L3Request,
+    LegalRep, Province, ProvincialError, RegisterEntity, Verification, VerificationLevel,
 };
+use super::metrics::{BreakerState, SyncMetrics};
 
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
@@ -29,6 +34,13 @@ pub struct WorkerConfig {
     pub max_attempts: i64,
     pub base_delay: Duration,
     pub max_delay: Duration,
+    /// Rows sent at the same time within a batch.
+    pub concurrency: usize,
+    /// Consecutive failures of the province itself (timeouts, 5xx, 429, no connection) that
+    /// open the circuit breaker.
+    pub breaker_threshold: u32,
+    /// How long the breaker stays open before one probe is let through.
+    pub breaker_cooldown: Duration,
 }
 
 impl Default for WorkerConfig {
@@ -39,6 +51,9 @@ impl Default for WorkerConfig {
             max_attempts: 12,
             base_delay: Duration::from_secs(2),
             max_delay: Duration::from_secs(600),
+            concurrency: 8,
+            breaker_threshold: 5,
+            breaker_cooldown: Duration::from_secs(30),
         }
     }
 }
@@ -56,41 +71,188 @@ pub fn backoff(config: &WorkerConfig, attempts: i64, retry_after: Option<Duratio
     retry_after.map_or(delay, |ra| delay.max(ra.min(config.max_delay)))
 }
 
+/// The circuit breaker: after `threshold` consecutive failures of the province itself the
+/// worker stops claiming rows for `cooldown` (so rows keep their attempts and the province is
+/// left alone), then lets one row through as a probe; its answer closes or reopens the breaker.
+/// A rejection or any other answer counts as the province being up.
+#[derive(Debug)]
+pub struct Breaker {
+    threshold: u32,
+    cooldown: Duration,
+    failures: u32,
+    open_until: Option<std::time::Instant>,
+    probing: bool,
+}
+
+impl Breaker {
+    pub fn new(threshold: u32, cooldown: Duration) -> Breaker {
+        Breaker {
+            threshold: threshold.max(1),
+            cooldown,
+            failures: 0,
+            open_until: None,
+            probing: false,
+        }
+    }
+
+    /// How many rows may be claimed now: the batch when closed, one probe once the cool-down
+    /// is over, none while open.
+    pub fn admit(&mut self, now: std::time::Instant, batch: i64) -> (i64, BreakerState) {
+        match self.open_until {
+            None => (batch, BreakerState::Closed),
+            Some(until) if now < until => (0, BreakerState::Open),
+            Some(_) => {
+                self.probing = true;
+                (1, BreakerState::HalfOpen)
+            }
+        }
+    }
+
+    /// Feeds one result in (`true`: the province answered). Returns the new state.
+    pub fn record(&mut self, now: std::time::Instant, province_up: bool) -> BreakerState {
+        if province_up {
+            self.failures = 0;
+            self.open_until = None;
+            self.probing = false;
+            return BreakerState::Closed;
+        }
+        self.failures = self.failures.saturating_add(1);
+        if self.probing || self.failures >= self.threshold {
+            self.probing = false;
+            self.open_until = Some(now + self.cooldown);
+        }
+        match self.open_until {
+            Some(_) => BreakerState::Open,
+            None => BreakerState::Closed,
+        }
+    }
+}
+
+/// Tells owners by email that the province refused their registration.
+#[derive(Debug, Clone)]
+pub struct Notifier {
+    pub mailer: Mailer,
+    /// Where `/me` is, for the link in the message.
+    pub public_url: String,
+}
+
 pub struct Worker<P: Province> {
     db: Db,
     vault: Arc<IdVault>,
     province: P,
     config: WorkerConfig,
+    metrics: Arc<SyncMetrics>,
+    breaker: Mutex<Breaker>,
+    l3: bool,
+    notifier: Option<Notifier>,
+}
+
+/// What sending one row produced: the outcome to record, and whether the province answered
+/// at all (for the breaker).
+struct Sent {
+    outcome: Outcome,
+    province_up: bool,
+}
+
+impl Sent {
+    fn answered(outcome: Outcome) -> Sent {
+        Sent {
+            outcome,
+            province_up: true,
+        }
+    }
 }
 
 impl<P: Province> Worker<P> {
-    pub fn new(db: Db, vault: Arc<IdVault>, province: P, config: WorkerConfig) -> Self {
+    pub fn new(
+        db: Db,
+        vault: Arc<IdVault>,
+        province: P,
+        config: WorkerConfig,
+        metrics: Arc<SyncMetrics>,
+    ) -> Self {
+        let breaker = Breaker::new(config.breaker_threshold, config.breaker_cooldown);
         Worker {
             db,
             vault,
             province,
             config,
+            metrics,
+            breaker: Mutex::new(breaker),
+            l3: false,
+            notifier: None,
         }
     }
 
-    /// Claims one batch of due rows and sends them; returns how many were claimed.
+    /// Asks the province for L3 real-name verification before a registration is sent.
+    #[must_use]
+    pub fn with_l3(mut self, l3: bool) -> Self {
+        self.l3 = l3;
+        self
+    }
+
+    /// Emails owners whose registration the province rejected.
+    #[must_use]
+    pub fn with_notifier(mut self, notifier: Notifier) -> Self {
+        self.notifier = Some(notifier);
+        self
+    }
+
+    /// Claims one batch of due rows (none while the breaker is open, one as a probe after the
+    /// cool-down), sends them `concurrency` at a time, and records every outcome in one
+    /// transaction. Returns how many rows were claimed.
     pub async fn run_once(&self) -> Result<usize, StoreError> {
+        let (limit, state) = self.lock_breaker().admit(Instant::now(), self.config.batch);
+        self.metrics.set_breaker(state);
+        if limit == 0 {
+            return Ok(0);
+        }
         let now = OffsetDateTime::now_utc();
         let lease = time::Duration::try_from(self.config.lease).unwrap_or(time::Duration::MINUTE);
-        let claimed = outbox::claim(&self.db, now, lease, self.config.batch).await?;
-        for row in &claimed {
-            let outcome = self.send(row).await?;
-            outbox::finish(&self.db, row, &outcome).await?;
+        let claimed = outbox::claim(&self.db, now, lease, limit).await?;
+        let sent: Vec<(Claimed, Sent)> = stream::iter(claimed)
+            .map(|row| async move {
+                let sent = self.send(&row).await;
+                sent.map(|s| (row, s))
+            })
+            .buffer_unordered(self.config.concurrency.max(1))
+            .try_collect()
+            .await?;
+        let count = sent.len();
+        let mut outcomes = Vec::with_capacity(count);
+        {
+            let mut breaker = self.lock_breaker();
+            let mut state = self.metrics.breaker();
+            for (row, s) in sent {
+                self.metrics.record(s.outcome.result());
+                state = breaker.record(Instant::now(), s.province_up);
+                outcomes.push((row, s.outcome));
+            }
+            self.metrics.set_breaker(state);
         }
-        Ok(claimed.len())
+        outbox::finish_all(&self.db, &outcomes).await?;
+        if let Some(notifier) = &self.notifier {
+            notify_rejections(&self.db, notifier).await?;
+        }
+        Ok(count)
     }
 
-    async fn send(&self, row: &Claimed) -> Result<Outcome, StoreError> {
+    fn lock_breaker(&self) -> std::sync::MutexGuard<'_, Breaker> {
+        // A panic while holding the lock cannot leave the breaker inconsistent (plain fields).
+        self.breaker
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    async fn send(&self, row: &Claimed) -> Result<Sent, StoreError> {
         let Some(record) = registrations::sync_record(&self.db, row.registration_id).await? else {
-            return Ok(Outcome::Dead {
+            return Ok(Sent::answered(Outcome::Dead {
                 error: "registration_missing".to_owned(),
-            });
+            }));
         };
+        if row.kind == outbox::KIND_UPDATE_CONTACT {
+            return Ok(self.send_contact(row, &record).await);
+        }
         let signatures = registrations::signatures(&self.db, row.registration_id).await?;
         let current = agreements::current(&self.db).await?;
         let signed = signatures
@@ -103,13 +265,35 @@ impl<P: Province> Worker<P> {
         ) else {
             // Not signed under the current agreement (or unreadable): nothing counts until the
             // owner signs; look again later.
-            return Ok(self.retry(row, None, "not_ready"));
+            return Ok(Sent::answered(self.retry(row, None, "not_ready")));
         };
         let level = match Checked::parse(&record.verification) {
             Some(Checked::Matched) => VerificationLevel::L2,
             Some(Checked::Approved) => VerificationLevel::Manual,
-            _ => return Ok(self.retry(row, None, "not_verified")),
+            _ => return Ok(Sent::answered(self.retry(row, None, "not_verified"))),
         };
+        if self.l3 && record.l3_result.is_none() {
+            let request = L3Request {
+                uscc: record.uscc.clone(),
+                legal_rep: L3Person {
+                    name: record.legal_rep_name.clone(),
+                    id_number: id_number.as_str().to_owned(),
+                },
+            };
+            self.metrics.record_call();
+            match self.province.verify_l3(&request).await {
+                Ok(L3Outcome::Pass) => {
+                    registrations::record_l3(&self.db, row.registration_id, None).await?;
+                }
+                Ok(L3Outcome::Fail { reason }) => {
+                    registrations::record_l3(&self.db, row.registration_id, Some(&reason)).await?;
+                    return Ok(Sent::answered(Outcome::Rejected {
+                        reason: format!("三级实名核验未通过：{reason}"),
+                    }));
+                }
+                Err(err) => return Ok(self.failed(row, &record.uscc, &err)),
+            }
+        }
         let request = RegisterEntity {
             uscc: record.uscc.clone(),
             name: record.entity_name,
@@ -134,35 +318,79 @@ impl<P: Province> Worker<P> {
             referral_code: record.referral_code,
         };
         // A previous attempt may have been stored without our hearing the answer: ask first.
-        if row.attempts > 1
-            && let Ok(Some(status)) = self.province.status(&record.uscc).await
-        {
-            return Ok(match status.state {
-                EntityState::Accepted => Outcome::Accepted,
-                EntityState::Rejected { reason } => Outcome::Rejected { reason },
-            });
-        }
-        Ok(match self.province.register(&request).await {
-            Ok(_) => Outcome::Accepted,
-            Err(ProvincialError::Rejected { message, .. }) => Outcome::Rejected { reason: message },
-            Err(err) if err.is_retryable() => {
-                tracing::info!(uscc = %record.uscc, error = %err, "province send will be retried");
-                self.retry(row, err.retry_after(), "retryable")
-            }
-            Err(err) => {
-                tracing::warn!(uscc = %record.uscc, error = %err, "province send failed permanently");
-                Outcome::Dead {
-                    error: err.to_string(),
+        if row.attempts > 1 {
+            self.metrics.record_call();
+            match self.province.status(&record.uscc).await {
+                Ok(Some(status)) => {
+                    return Ok(Sent::answered(match status.state {
+                        EntityState::Accepted => Outcome::Accepted,
+                        EntityState::Rejected { reason } => Outcome::Rejected { reason },
+                    }));
                 }
+                Ok(None) => {}
+                // Without an answer we cannot know whether a resend would be a duplicate.
+                Err(err) => return Ok(self.failed(row, &record.uscc, &err)),
             }
+        }
+        self.metrics.record_call();
+        Ok(match self.province.register(&request).await {
+            Ok(_) => Sent::answered(Outcome::Accepted),
+            Err(ProvincialError::Rejected { message, .. }) => {
+                Sent::answered(Outcome::Rejected { reason: message })
+            }
+            Err(err) => self.failed(row, &record.uscc, &err),
         })
     }
 
+    /// A contact update: the registration's current contact data under the row's id as the
+    /// revision, so the province keeps the newest even if an old event were replayed.
+    async fn send_contact(&self, row: &Claimed, record: &SyncRecord) -> Sent {
+        let update = ContactUpdate {
+            mobile: Some(record.mobile.clone()),
+            email: Some(record.email.clone()),
+            revision: row.id,
+        };
+        self.metrics.record_call();
+        match self.province.update_contact(&record.uscc, &update).await {
+            Ok(ContactOutcome::Applied { .. } | ContactOutcome::Stale { .. }) => {
+                Sent::answered(Outcome::Accepted)
+            }
+            // The registration before it was refused: its resubmission will carry the new
+            // contact data, so this event has nothing left to do.
+            Ok(ContactOutcome::NotRegistered) => Sent::answered(Outcome::Skipped {
+                note: "entity_not_registered".to_owned(),
+            }),
+            Err(ProvincialError::Rejected { code, .. }) => Sent::answered(Outcome::Dead {
+                error: format!("contact update rejected: {code}"),
+            }),
+            Err(err) => self.failed(row, &record.uscc, &err),
+        }
+    }
+
+    /// A call that raised an error: retry when the same request may succeed later (the
+    /// province being down is the breaker's business), otherwise an admin decides.
+    fn failed(&self, row: &Claimed, uscc: &str, err: &ProvincialError) -> Sent {
+        if err.is_retryable() {
+            tracing::info!(%uscc, error = %err, "province call will be retried");
+            // A replayed nonce is our problem, not the province being down.
+            let province_up = matches!(err, ProvincialError::Replay { .. });
+            Sent {
+                outcome: self.retry(row, err.retry_after(), "retryable"),
+                province_up,
+            }
+        } else {
+            tracing::warn!(%uscc, error = %err, "province call failed permanently");
+            Sent::answered(Outcome::Dead {
+                error: err.to_string(),
+            })
+        }
+    }
+
     /// Sends until `shutdown` turns true: straight on while there is work, a short pause when
-    /// the queue is empty or the database is unavailable. Errors are logged, never fatal: the
-    /// rows stay in the outbox.
+    /// the queue is empty, the breaker is open or the database is unavailable. Errors are
+    /// logged, never fatal: the rows stay in the outbox.
     pub async fn run(self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
-        const IDLE: Duration = Duration::from_secs(1);
+        const IDLE: Duration = Duration::from_millis(500);
         const AFTER_ERROR: Duration = Duration::from_secs(5);
         loop {
             if *shutdown.borrow() {
@@ -196,6 +424,36 @@ impl<P: Province> Worker<P> {
             error: why.to_owned(),
         }
     }
+}
+
+/// Emails the owners of rejected registrations not yet told. A message is marked sent only
+/// after the mail server took it, so a crash in between sends it again rather than never.
+async fn notify_rejections(db: &Db, notifier: &Notifier) -> Result<(), StoreError> {
+    for pending in registrations::rejections_to_notify(db, 20).await? {
+        let me = format!("{}/me", notifier.public_url);
+        let sent = match messages::province_rejected(
+            &pending.email,
+            &pending.entity_name,
+            &pending.reason,
+            &me,
+        ) {
+            Ok(mail) => notifier.mailer.send(mail).await,
+            Err(err) => Err(err),
+        };
+        match sent {
+            Ok(()) => registrations::mark_notified(db, pending.registration_id).await?,
+            Err(err) if err.is_retryable() => {
+                tracing::warn!(error = %err, "rejection email will be retried");
+                return Ok(());
+            }
+            Err(err) => {
+                // An address the mail server refuses: the owner still sees it on /me.
+                tracing::warn!(error = %err, "rejection email failed permanently");
+                registrations::mark_notified(db, pending.registration_id).await?;
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

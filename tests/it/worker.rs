@@ -36,7 +36,13 @@ fn worker(app: &TestApp, sim: &Sim) -> Worker<HttpProvince> {
         base_delay: Duration::ZERO,
         ..WorkerConfig::default()
     };
-    Worker::new(app.db.clone(), app.vault.clone(), province, config)
+    Worker::new(
+        app.db.clone(),
+        app.vault.clone(),
+        province,
+        config,
+        std::sync::Arc::default(),
+    )
 }
 
 async fn sync_state(app: &TestApp, id: i64) -> (String, Option<String>) {
@@ -136,6 +142,7 @@ async fn the_worker_runs_beside_the_server_when_the_province_is_configured() {
         app_id: APP_ID.to_owned(),
         secret: Secret::new(SECRET),
         signature_method: "HMAC-SM3".to_owned(),
+        l3: false,
     };
     let app = TestApp::spawn_with(|s| s.province = Some(link)).await;
     let id = crate::outbox::queued(&app).await;

@@ -168,6 +168,8 @@ fn province_settings(link: &crate::config::ProvinceLink) -> anyhow::Result<Provi
     })?;
     Ok(ProvinceSettings {
         method,
+        timeout: link.timeout,
+        connect_timeout: link.timeout.min(std::time::Duration::from_secs(3)),
         ..ProvinceSettings::new(&link.base_url, &link.app_id, link.secret.clone())
     })
 }

@@ -102,6 +102,8 @@ pub struct ProvinceLink {
     pub signature_method: String,
     /// Ask the province for L3 real-name verification before registering (`XYD_PROVINCE_L3`).
     pub l3: bool,
+    /// Whole-call timeout (`XYD_PROVINCE_TIMEOUT_MS`, default 10 s).
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -277,6 +279,20 @@ impl Settings {
                     .map(|v| parse_flag("XYD_PROVINCE_L3", &v))
                     .transpose()?
                     .unwrap_or(false),
+                timeout: match get("XYD_PROVINCE_TIMEOUT_MS") {
+                    Some(ms) => Duration::from_millis(
+                        ms.trim()
+                            .parse::<u64>()
+                            .ok()
+                            .filter(|ms| (100..=600_000).contains(ms))
+                            .ok_or(ConfigError::Invalid {
+                                name: "XYD_PROVINCE_TIMEOUT_MS",
+                                value: ms.clone(),
+                                reason: "应为 100 到 600000 之间的毫秒数",
+                            })?,
+                    ),
+                    None => Duration::from_secs(10),
+                },
             });
         }
         read_sync_settings(&get, &mut settings.sync)?;

@@ -414,6 +414,7 @@ async fn start_demo_province(data_dir: &std::path::Path) -> anyhow::Result<confi
         secret: config::Secret::new(sim.secret.clone()),
         signature_method: "HMAC-SHA256".to_owned(),
         l3: false,
+        timeout: std::time::Duration::from_secs(10),
     };
     let server = Simulator::build(sim, listener).await?;
     eprintln!(

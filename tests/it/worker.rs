@@ -143,6 +143,7 @@ async fn the_worker_runs_beside_the_server_when_the_province_is_configured() {
         secret: Secret::new(SECRET),
         signature_method: "HMAC-SM3".to_owned(),
         l3: false,
+        timeout: std::time::Duration::from_secs(10),
     };
     let app = TestApp::spawn_with(|s| s.province = Some(link)).await;
     let id = crate::outbox::queued(&app).await;

@@ -173,38 +173,9 @@ pub fn check_l1(input: &RegistrationInput, today: time::Date) -> Result<Checked,
             "市场主体名称不能超过100个字",
         );
     }
-    let legal_rep_name = normalize_person_name(&input.legal_rep_name);
-    if legal_rep_name.is_empty() {
-        errors.add(
-            "legal_rep_name",
-            "legal_rep_name_required",
-            "请填写法定代表人（经营者）姓名",
-        );
-    } else if legal_rep_name.chars().count() > 50 {
-        errors.add(
-            "legal_rep_name",
-            "legal_rep_name_too_long",
-            "姓名不能超过50个字",
-        );
-    }
-    let id_number = match ResidentId::parse_on(&input.legal_rep_id_number, today) {
-        Ok(id) if id.age_on(today) < ADULT_AGE => {
-            errors.add(
-                "legal_rep_id_number",
-                "legal_rep_under_18",
-                "法定代表人（经营者）须年满18周岁",
-            );
-            None
-        }
-        Ok(id) => Some(id),
-        Err(e) => {
-            errors.add("legal_rep_id_number", e.code(), e.to_string());
-            None
-        }
-    };
-    let mobile = MobileNumber::parse(&input.mobile)
-        .map_err(|e| errors.add("mobile", e.code(), e.to_string()))
-        .ok();
+    let legal_rep_name = check_legal_rep_name(&mut errors, &input.legal_rep_name);
+    let id_number = check_id_number(&mut errors, &input.legal_rep_id_number, today);
+    let mobile = check_mobile(&mut errors, &input.mobile);
     let email = EmailAddress::parse(&input.email)
         .map_err(|e| errors.add("email", e.code(), e.to_string()))
         .ok();
@@ -233,6 +204,50 @@ pub fn check_l1(input: &RegistrationInput, today: time::Date) -> Result<Checked,
         }
         _ => Err(errors),
     }
+}
+
+/// The legal representative's name, normalised; an error when empty or too long.
+fn check_legal_rep_name(errors: &mut FieldErrors, typed: &str) -> String {
+    let name = normalize_person_name(typed);
+    if name.is_empty() {
+        errors.add(
+            "legal_rep_name",
+            "legal_rep_name_required",
+            "请填写法定代表人（经营者）姓名",
+        );
+    } else if name.chars().count() > 50 {
+        errors.add(
+            "legal_rep_name",
+            "legal_rep_name_too_long",
+            "姓名不能超过50个字",
+        );
+    }
+    name
+}
+
+/// A valid resident ID number of an adult.
+fn check_id_number(errors: &mut FieldErrors, typed: &str, today: time::Date) -> Option<ResidentId> {
+    match ResidentId::parse_on(typed, today) {
+        Ok(id) if id.age_on(today) < ADULT_AGE => {
+            errors.add(
+                "legal_rep_id_number",
+                "legal_rep_under_18",
+                "法定代表人（经营者）须年满18周岁",
+            );
+            None
+        }
+        Ok(id) => Some(id),
+        Err(e) => {
+            errors.add("legal_rep_id_number", e.code(), e.to_string());
+            None
+        }
+    }
+}
+
+fn check_mobile(errors: &mut FieldErrors, typed: &str) -> Option<MobileNumber> {
+    MobileNumber::parse(typed)
+        .map_err(|e| errors.add("mobile", e.code(), e.to_string()))
+        .ok()
 }
 
 /// L2: the roster has the USCC, and the names match it. Returns the roster id when present.
@@ -339,5 +354,91 @@ pub async fn submit(
             Err(SubmitError::Invalid(errors))
         }
         Err(CreateError::Store(e)) => Err(e.into()),
+    }
+}
+
+/// What an owner corrects after the province refused the registration: the data the province
+/// checks that the owner can get wrong (the entity's name comes from the roster).
+#[derive(Debug, Clone, Default)]
+pub struct Correction {
+    pub legal_rep_name: String,
+    pub legal_rep_id_number: String,
+    pub mobile: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AmendError {
+    #[error("invalid input")]
+    Invalid(FieldErrors),
+    /// Not this owner's, or not in a state that allows it.
+    #[error("this registration cannot be changed now")]
+    NotAllowed,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Checks a correction (formats, and the name against the roster again) and, when it holds,
+/// records it and sends the registration to the province again.
+pub async fn resubmit(
+    services: &Services<'_>,
+    registration_id: i64,
+    account_id: i64,
+    correction: &Correction,
+    today: time::Date,
+) -> Result<(), AmendError> {
+    let mut errors = FieldErrors::default();
+    let legal_rep_name = check_legal_rep_name(&mut errors, &correction.legal_rep_name);
+    let id_number = check_id_number(&mut errors, &correction.legal_rep_id_number, today);
+    let mobile = check_mobile(&mut errors, &correction.mobile);
+    let (Some(id_number), Some(mobile)) = (id_number, mobile) else {
+        return Err(AmendError::Invalid(errors));
+    };
+    if !errors.is_empty() {
+        return Err(AmendError::Invalid(errors));
+    }
+    let Some(reg) = registrations::by_id(services.db, registration_id).await? else {
+        return Err(AmendError::NotAllowed);
+    };
+    if let Some(row) = entities::by_uscc(services.db, &reg.uscc).await?
+        && normalize_person_name(&row.legal_rep) != legal_rep_name
+    {
+        errors.add(
+            "legal_rep_name",
+            Mismatch::LegalRepName.code(),
+            Mismatch::LegalRepName.message(),
+        );
+        return Err(AmendError::Invalid(errors));
+    }
+    let sealed = services.vault.seal(&id_number);
+    let fix = registrations::Fix {
+        legal_rep_name,
+        legal_rep_id_sealed: sealed.cipher,
+        legal_rep_id_lookup: sealed.lookup,
+        legal_rep_id_masked: id_number.masked(),
+        mobile: mobile.as_str().to_owned(),
+    };
+    if registrations::resubmit(services.db, registration_id, account_id, &fix).await? {
+        Ok(())
+    } else {
+        Err(AmendError::NotAllowed)
+    }
+}
+
+/// Records a new contact mobile number; once the registration is on its way to the province
+/// the change follows it as its own event.
+pub async fn change_mobile(
+    db: &Db,
+    registration_id: i64,
+    account_id: i64,
+    typed: &str,
+) -> Result<(), AmendError> {
+    let mut errors = FieldErrors::default();
+    let Some(mobile) = check_mobile(&mut errors, typed) else {
+        return Err(AmendError::Invalid(errors));
+    };
+    if registrations::change_mobile(db, registration_id, account_id, mobile.as_str()).await? {
+        Ok(())
+    } else {
+        Err(AmendError::NotAllowed)
     }
 }

@@ -670,3 +670,121 @@ pub async fn mark_notified(db: &Db, id: i64) -> Result<(), StoreError> {
     });
     Ok(())
 }
+
+/// The corrected data of a resubmission.
+#[derive(Debug, Clone)]
+pub struct Fix {
+    pub legal_rep_name: String,
+    pub legal_rep_id_sealed: Vec<u8>,
+    pub legal_rep_id_lookup: String,
+    pub legal_rep_id_masked: String,
+    pub mobile: String,
+}
+
+/// Applies `fix` to a registration the province rejected and queues it again (the same outbox
+/// row, back to pending with fresh attempts). `false` when it is not this account's or not
+/// rejected: nothing is changed then.
+pub async fn resubmit(db: &Db, id: i64, account_id: i64, fix: &Fix) -> Result<bool, StoreError> {
+    let now = OffsetDateTime::now_utc();
+    Ok(on_pool!(db, |pool| {
+        let mut tx = pool
+            .begin_write()
+            .await
+            .context("starting a resubmission")?;
+        let changed = sqlx::query(
+            "UPDATE registrations SET legal_rep_name = $1, legal_rep_id_sealed = $2,
+                 legal_rep_id_lookup = $3, legal_rep_id_masked = $4, mobile = $5,
+                 sync_state = 'pending', sync_reason = NULL, sync_notified_at = NULL,
+                 l3_result = NULL, l3_reason = NULL, l3_checked_at = NULL, updated_at = $6
+             WHERE id = $7 AND account_id = $8 AND sync_state = 'rejected'",
+        )
+        .bind(&fix.legal_rep_name)
+        .bind(&fix.legal_rep_id_sealed)
+        .bind(&fix.legal_rep_id_lookup)
+        .bind(&fix.legal_rep_id_masked)
+        .bind(&fix.mobile)
+        .bind(now)
+        .bind(id)
+        .bind(account_id)
+        .execute(&mut *tx)
+        .await
+        .context("correcting a registration")?
+        .rows_affected();
+        if changed == 1 {
+            sqlx::query(
+                "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = $1,
+                     lease_until = NULL, last_error = NULL, updated_at = $1
+                 WHERE registration_id = $2 AND kind = 'register'",
+            )
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .context("queueing the registration again")?;
+            audit::append(
+                &mut *tx,
+                &AuditEntry {
+                    actor: &format!("account:{account_id}"),
+                    action: "registration.resubmitted",
+                    subject: &format!("registration:{id}"),
+                    detail: serde_json::json!({}),
+                },
+                now,
+            )
+            .await?;
+            tx.commit().await.context("committing a resubmission")?;
+        }
+        changed == 1
+    }))
+}
+
+/// Changes the contact mobile number and, when the registration is queued for the province,
+/// queues the update after it in the same transaction. `false` when it is not this account's.
+pub async fn change_mobile(
+    db: &Db,
+    id: i64,
+    account_id: i64,
+    mobile: &str,
+) -> Result<bool, StoreError> {
+    let now = OffsetDateTime::now_utc();
+    Ok(on_pool!(db, |pool| {
+        let mut tx = pool
+            .begin_write()
+            .await
+            .context("starting a contact change")?;
+        let changed = sqlx::query(
+            "UPDATE registrations SET mobile = $1, updated_at = $2
+             WHERE id = $3 AND account_id = $4",
+        )
+        .bind(mobile)
+        .bind(now)
+        .bind(id)
+        .bind(account_id)
+        .execute(&mut *tx)
+        .await
+        .context("changing the contact number")?
+        .rows_affected();
+        if changed == 1 {
+            sqlx::query(super::outbox::ENQUEUE_CONTACT_UPDATE)
+                .bind(id)
+                .bind(now)
+                .bind(r#"{"fields":["mobile"]}"#)
+                .execute(&mut *tx)
+                .await
+                .context("queueing the contact update")?;
+            audit::append(
+                &mut *tx,
+                &AuditEntry {
+                    actor: &format!("account:{account_id}"),
+                    action: "registration.contact_changed",
+                    subject: &format!("registration:{id}"),
+                    detail: serde_json::json!({ "fields": ["mobile"] }),
+                },
+                now,
+            )
+            .await?;
+            tx.commit().await.context("committing a contact change")?;
+        }
+        changed == 1
+    }))
+}

@@ -209,6 +209,7 @@ impl FaultsUpdate {
 /// - `accepted`: registrations of a USCC not held as accepted before (once per USCC).
 /// - `duplicates`: registrations repeating the stored content of an accepted USCC.
 /// - `updates`: registrations of an accepted USCC with different content.
+/// - `contacts`: contact-data revisions applied (`PATCH …/contact`), resends not counted.
 /// - `rejected`: registrations answered 400/422 (configured rejections and invalid bodies).
 /// - `refused_auth`: requests refused by authentication (401, and 409 stale or replayed).
 /// - `faults_injected`: requests whose answer a fault replaced (outage, error, throttle,
@@ -220,6 +221,8 @@ pub struct SimStats {
     pub accepted: u64,
     pub duplicates: u64,
     pub updates: u64,
+    /// Contact revisions applied (a resend of the current revision is not counted again).
+    pub contacts: u64,
     pub rejected: u64,
     pub refused_auth: u64,
     pub faults_injected: u64,
@@ -445,7 +448,7 @@ CREATE TABLE IF NOT EXISTS sim_counters (
 );
 INSERT OR IGNORE INTO sim_counters (name, value) VALUES
     ('received', 0), ('accepted', 0), ('duplicates', 0), ('updates', 0),
-    ('rejected', 0), ('refused_auth', 0), ('faults_injected', 0);
+    ('rejected', 0), ('refused_auth', 0), ('faults_injected', 0), ('contacts', 0);
 ";
 
 #[derive(Debug, Clone, Copy)]
@@ -454,6 +457,7 @@ enum Counter {
     Accepted,
     Duplicates,
     Updates,
+    Contacts,
     Rejected,
     RefusedAuth,
     FaultsInjected,
@@ -466,6 +470,7 @@ impl Counter {
             Counter::Accepted => "accepted",
             Counter::Duplicates => "duplicates",
             Counter::Updates => "updates",
+            Counter::Contacts => "contacts",
             Counter::Rejected => "rejected",
             Counter::RefusedAuth => "refused_auth",
             Counter::FaultsInjected => "faults_injected",
@@ -497,6 +502,7 @@ async fn read_stats(pool: &SqlitePool) -> Result<SimStats, sqlx::Error> {
             "accepted" => stats.accepted = value,
             "duplicates" => stats.duplicates = value,
             "updates" => stats.updates = value,
+            "contacts" => stats.contacts = value,
             "rejected" => stats.rejected = value,
             "refused_auth" => stats.refused_auth = value,
             "faults_injected" => stats.faults_injected = value,
@@ -921,7 +927,7 @@ async fn serve_v1(
         Endpoint::Register => handle_register(shared, &request.body).await,
         Endpoint::Status(uscc) => handle_status(shared, &uscc).await,
         Endpoint::Contact(uscc) => handle_contact(shared, &uscc, &request.body).await,
-        Endpoint::Verify => handle_verify(&request.body),
+        Endpoint::Verify => handle_verify(shared, &request.body),
     };
 
     if rolls.drop < faults.drop_after_store_rate {
@@ -1332,6 +1338,7 @@ async fn apply_contact(
             .bind(uscc)
             .execute(&mut *tx)
             .await?;
+        bump(&mut *tx, Counter::Contacts).await?;
         ("applied", update.revision)
     } else if update.revision == current {
         // A resend of the revision already applied: the sender's retry succeeded earlier.
@@ -1360,7 +1367,9 @@ struct VerificationLegalRep {
 
 /// L3 verification has no real registry behind it here: an encrypted ID number passes, and a
 /// plain one passes when it has the shape of a resident ID (17 digits and a digit or `X`).
-fn handle_verify(body: &[u8]) -> Response {
+/// A configured rejection also fails the entity's L3 check, with the same reason, so tests can
+/// drive both answers.
+fn handle_verify(shared: &Shared, body: &[u8]) -> Response {
     let Ok(request) = serde_json::from_slice::<VerificationRequest>(body) else {
         return error_response(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -1386,7 +1395,9 @@ fn handle_verify(body: &[u8]) -> Response {
         (None, Some(_)) => true,
         _ => false,
     };
-    let answer = if plausible && !rep.name.trim().is_empty() {
+    let answer = if let Some((_, reason)) = shared.reject.get(&request.uscc) {
+        json!({ "result": "fail", "reason": reason })
+    } else if plausible && !rep.name.trim().is_empty() {
         json!({ "result": "pass" })
     } else {
         json!({ "result": "fail", "reason": "身份信息核验不一致" })

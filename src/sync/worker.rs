@@ -461,6 +461,35 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_breaker_opens_after_the_threshold_and_a_probe_decides() {
+        let t0 = Instant::now();
+        let mut b = Breaker::new(3, Duration::from_secs(10));
+        assert_eq!(b.admit(t0, 20), (20, BreakerState::Closed));
+        assert_eq!(b.record(t0, false), BreakerState::Closed);
+        assert_eq!(b.record(t0, false), BreakerState::Closed);
+        // An answer in between resets the count.
+        assert_eq!(b.record(t0, true), BreakerState::Closed);
+        assert_eq!(b.record(t0, false), BreakerState::Closed);
+        assert_eq!(b.record(t0, false), BreakerState::Closed);
+        assert_eq!(b.record(t0, false), BreakerState::Open);
+        // Open: nothing is claimed until the cool-down is over.
+        assert_eq!(
+            b.admit(t0 + Duration::from_secs(9), 20),
+            (0, BreakerState::Open)
+        );
+        // Then one probe; its failure reopens at once for another cool-down.
+        let t1 = t0 + Duration::from_secs(10);
+        assert_eq!(b.admit(t1, 20), (1, BreakerState::HalfOpen));
+        assert_eq!(b.record(t1, false), BreakerState::Open);
+        assert_eq!(b.admit(t1 + Duration::from_secs(5), 20).0, 0);
+        // A successful probe closes it and the full batch flows again.
+        let t2 = t1 + Duration::from_secs(10);
+        assert_eq!(b.admit(t2, 20), (1, BreakerState::HalfOpen));
+        assert_eq!(b.record(t2, true), BreakerState::Closed);
+        assert_eq!(b.admit(t2, 20), (20, BreakerState::Closed));
+    }
+
+    #[test]
     fn backoff_doubles_is_capped_and_honours_retry_after() {
         let config = WorkerConfig::default();
         for attempts in 1..=3 {

@@ -108,6 +108,11 @@ async fn a_registration_waiting_for_manual_review_is_not_queued() {
 
 /// One registration queued through the API; returns its id.
 pub async fn queued(app: &TestApp) -> i64 {
+    queued_with_email(app).await.0
+}
+
+/// [`queued`], also returning the owner's login email (password `Lishu-2026-ok`).
+pub async fn queued_with_email(app: &TestApp) -> (i64, String) {
     let entity = seeded(app).await;
     let email = unique_address();
     let (_, created) = post(
@@ -139,7 +144,7 @@ pub async fn queued(app: &TestApp) -> i64 {
         Some(&token),
     )
     .await;
-    id
+    (id, email)
 }
 
 #[tokio::test]

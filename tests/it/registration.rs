@@ -632,7 +632,7 @@ async fn registered_owner(app: &TestApp, seq: u16) -> String {
 }
 
 /// Logs in from a fresh browser: the browser, its CSRF token and the answer.
-async fn login_response(
+pub async fn login_response(
     app: &TestApp,
     email: &str,
     password: &str,

@@ -14,7 +14,7 @@ use crate::simulator::Sim;
 const APP_ID: &str = "lishu-220322";
 const SECRET: &str = "worker-test-secret";
 
-async fn sim(reject: Vec<(String, String, String)>) -> Sim {
+pub async fn sim(reject: Vec<(String, String, String)>) -> Sim {
     Sim::start(SimConfig {
         app_id: APP_ID.to_owned(),
         secret: SECRET.to_owned(),
@@ -24,7 +24,7 @@ async fn sim(reject: Vec<(String, String, String)>) -> Sim {
     .await
 }
 
-fn worker(app: &TestApp, sim: &Sim) -> Worker<HttpProvince> {
+pub fn worker(app: &TestApp, sim: &Sim) -> Worker<HttpProvince> {
     let province = HttpProvince::new(ProvinceSettings::new(
         format!("http://{}", sim.addr),
         APP_ID,
@@ -45,7 +45,7 @@ fn worker(app: &TestApp, sim: &Sim) -> Worker<HttpProvince> {
     )
 }
 
-async fn sync_state(app: &TestApp, id: i64) -> (String, Option<String>) {
+pub async fn sync_state(app: &TestApp, id: i64) -> (String, Option<String>) {
     let reg = store::registrations::by_id(&app.db, id)
         .await
         .unwrap()

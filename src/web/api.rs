@@ -15,11 +15,11 @@ use utoipa::{OpenApi, ToSchema};
 use crate::app::AppState;
 use crate::domain::entity_kind::EntityKind;
 use crate::domain::person_name;
-use crate::registration::{self, RegistrationInput, Services, SubmitError};
+use crate::registration::{self, AmendError, Correction, RegistrationInput, Services, SubmitError};
 use crate::store::accounts::{self, Account, SessionKind};
 use crate::store::agreements;
 use crate::store::entities::{self, SearchTerm};
-use crate::store::registrations::{self, SignatureEvidence};
+use crate::store::registrations::{self, RegistrationView, SignatureEvidence};
 
 use super::account::{LoginRefusal, Step, authenticate, steps};
 use super::error::error_chain;
@@ -35,6 +35,8 @@ use super::session::ClientIp;
         get_registration,
         current_agreement,
         create_signature,
+        change_contact,
+        resubmit,
         search_entities
     ),
     components(schemas(
@@ -46,6 +48,8 @@ use super::session::ClientIp;
         Step,
         Agreement,
         SignatureRequest,
+        ContactRequest,
+        ResubmitRequest,
         EntityMatch,
         ApiErrors,
         Problem
@@ -349,7 +353,30 @@ pub struct RegistrationState {
     pub legal_rep_id_number: String,
     pub verification: String,
     pub referral_code: Option<String>,
+    /// At the province: `pending`, `accepted` or `rejected`.
+    pub sync_state: String,
+    /// The province's reason when it rejected the registration.
+    pub sync_reason: Option<String>,
     pub steps: Vec<Step>,
+}
+
+/// The bearer's account and its registration `id`; anyone else's (or a malformed id) is 404.
+async fn own_registration(
+    state: &AppState,
+    headers: &HeaderMap,
+    id: &str,
+) -> Result<(Account, RegistrationView), Response> {
+    let account = bearer(state, headers)
+        .await
+        .map_err(IntoResponse::into_response)?;
+    let not_found = || api_error(StatusCode::NOT_FOUND, "not_found", "没有找到这条登记");
+    // A non-numeric id is simply not found (axum's own rejection would be plain text).
+    let id = id.parse::<i64>().map_err(|_| not_found())?;
+    match registrations::by_id(&state.db, id).await {
+        Ok(Some(reg)) if reg.account_id == account.id => Ok((account, reg)),
+        Ok(_) => Err(not_found()),
+        Err(e) => Err(store_failure(&e)),
+    }
 }
 
 /// The state of every step of the caller's own registration.
@@ -361,18 +388,9 @@ pub async fn get_registration(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    let account = match bearer(&state, &headers).await {
-        Ok(a) => a,
-        Err(bad) => return bad.into_response(),
-    };
-    // A non-numeric id is simply not found (axum's own rejection would be plain text).
-    let Ok(id) = id.parse::<i64>() else {
-        return api_error(StatusCode::NOT_FOUND, "not_found", "没有找到这条登记");
-    };
-    let reg = match registrations::by_id(&state.db, id).await {
-        Ok(Some(reg)) if reg.account_id == account.id => reg,
-        Ok(_) => return api_error(StatusCode::NOT_FOUND, "not_found", "没有找到这条登记"),
-        Err(e) => return store_failure(&e),
+    let (_, reg) = match own_registration(&state, &headers, &id).await {
+        Ok(found) => found,
+        Err(response) => return response,
     };
     let sigs = match registrations::signatures(&state.db, reg.id).await {
         Ok(s) => s,
@@ -391,6 +409,8 @@ pub async fn get_registration(
         legal_rep_id_number: reg.legal_rep_id_masked,
         verification: reg.verification,
         referral_code: reg.referral_code,
+        sync_state: reg.sync_state,
+        sync_reason: reg.sync_reason,
         steps,
     })
     .into_response()
@@ -442,22 +462,15 @@ pub async fn create_signature(
     Path(id): Path<String>,
     body: Result<Json<serde_json::Value>, JsonRejection>,
 ) -> Response {
-    let account = match bearer(&state, &headers).await {
-        Ok(a) => a,
-        Err(bad) => return bad.into_response(),
+    let (account, reg) = match own_registration(&state, &headers, &id).await {
+        Ok(found) => found,
+        Err(response) => return response,
     };
-    let Ok(id) = id.parse::<i64>() else {
-        return api_error(StatusCode::NOT_FOUND, "not_found", "没有找到这条登记");
-    };
+    let id = reg.id;
     let req: SignatureRequest = match json_object(body) {
         Ok(r) => r,
         Err(bad) => return bad.into_response(),
     };
-    match registrations::by_id(&state.db, id).await {
-        Ok(Some(reg)) if reg.account_id == account.id => {}
-        Ok(_) => return api_error(StatusCode::NOT_FOUND, "not_found", "没有找到这条登记"),
-        Err(e) => return store_failure(&e),
-    }
     let signer_name = crate::roster::row::normalize_person_name(&req.signer_name);
     if signer_name.is_empty() || signer_name.chars().count() > 50 {
         let mut errors = BTreeMap::new();
@@ -487,6 +500,105 @@ pub async fn create_signature(
         Ok(()) => StatusCode::CREATED.into_response(),
         Err(e) => store_failure(&e),
     }
+}
+
+/// An amendment's outcome as an API answer; `refused` answers [`AmendError::NotAllowed`].
+fn amended(
+    result: Result<(), AmendError>,
+    done: StatusCode,
+    refused: fn() -> Response,
+) -> Response {
+    match result {
+        Ok(()) => done.into_response(),
+        Err(AmendError::Invalid(errors)) => field_errors(errors.codes()),
+        Err(AmendError::NotAllowed) => refused(),
+        Err(AmendError::Store(e)) => store_failure(&e),
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ContactRequest {
+    #[serde(default)]
+    pub mobile: String,
+}
+
+/// Change the contact mobile number; it follows the registration to the province as its own
+/// event, after the registration itself.
+#[utoipa::path(put, path = "/api/v1/registrations/{id}/contact", params(("id" = i64, Path)),
+    request_body = ContactRequest,
+    responses((status = 204), (status = 422, body = ApiErrors), (status = 401, body = Problem),
+        (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn change_contact(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Result<Json<serde_json::Value>, JsonRejection>,
+) -> Response {
+    let (account, reg) = match own_registration(&state, &headers, &id).await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    let req: ContactRequest = match json_object(body) {
+        Ok(r) => r,
+        Err(bad) => return bad.into_response(),
+    };
+    let result = registration::change_mobile(&state.db, reg.id, account.id, &req.mobile).await;
+    amended(result, StatusCode::NO_CONTENT, || {
+        api_error(StatusCode::NOT_FOUND, "not_found", "没有找到这条登记")
+    })
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ResubmitRequest {
+    #[serde(default)]
+    pub legal_rep_name: String,
+    #[serde(default)]
+    pub legal_rep_id_number: String,
+    #[serde(default)]
+    pub mobile: String,
+}
+
+/// Correct a registration the province refused and send it again.
+#[utoipa::path(post, path = "/api/v1/registrations/{id}/resubmissions", params(("id" = i64, Path)),
+    request_body = ResubmitRequest,
+    responses((status = 202, description = "queued for the province again"),
+        (status = 409, body = Problem, description = "not refused by the province"),
+        (status = 422, body = ApiErrors), (status = 401, body = Problem), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn resubmit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Result<Json<serde_json::Value>, JsonRejection>,
+) -> Response {
+    let (account, reg) = match own_registration(&state, &headers, &id).await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    let req: ResubmitRequest = match json_object(body) {
+        Ok(r) => r,
+        Err(bad) => return bad.into_response(),
+    };
+    let correction = Correction {
+        legal_rep_name: req.legal_rep_name,
+        legal_rep_id_number: req.legal_rep_id_number,
+        mobile: req.mobile,
+    };
+    let services = Services {
+        db: &state.db,
+        vault: &state.vault,
+        hasher: &state.hasher,
+    };
+    let today = crate::today_in_china();
+    let result = registration::resubmit(&services, reg.id, account.id, &correction, today).await;
+    amended(result, StatusCode::ACCEPTED, || {
+        api_error(
+            StatusCode::CONFLICT,
+            "not_rejected",
+            "只有被省级平台退回的登记才能修改后重新提交",
+        )
+    })
 }
 
 #[derive(Debug, Deserialize)]

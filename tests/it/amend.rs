@@ -353,3 +353,137 @@ async fn the_provinces_l3_answer_is_recorded_and_a_failure_stops_the_registratio
     province.stop().await;
     app.stop().await;
 }
+
+/// A bearer token for the owner.
+async fn api_token(app: &TestApp, email: &str) -> String {
+    let resp: serde_json::Value = app
+        .client
+        .post(app.url("/api/v1/sessions"))
+        .json(&serde_json::json!({"email": email, "password": "Lishu-2026-ok"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    resp["token"].as_str().unwrap().to_owned()
+}
+
+async fn api(
+    app: &TestApp,
+    method: reqwest::Method,
+    path: &str,
+    token: Option<&str>,
+    body: serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let mut req = app.client.request(method, app.url(path)).json(&body);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn the_api_changes_contact_data_and_resubmits_a_refused_registration() {
+    use reqwest::Method;
+    use serde_json::json;
+    let app = TestApp::spawn().await;
+    let (id, email) = queued_with_email(&app).await;
+    let token = api_token(&app, &email).await;
+    let contact = format!("/api/v1/registrations/{id}/contact");
+    let resubmit = format!("/api/v1/registrations/{id}/resubmissions");
+
+    let (status, _) = api(
+        &app,
+        Method::PUT,
+        &contact,
+        None,
+        json!({"mobile": "13900139000"}),
+    )
+    .await;
+    assert_eq!(status, 401);
+    let (status, body) = api(
+        &app,
+        Method::PUT,
+        &contact,
+        Some(&token),
+        json!({"mobile": "1"}),
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert!(body["errors"]["mobile"].is_array(), "{body}");
+    let (status, _) = api(
+        &app,
+        Method::PUT,
+        &contact,
+        Some(&token),
+        json!({"mobile": "13900139000"}),
+    )
+    .await;
+    assert_eq!(status, 204);
+    let (status, other) = api(
+        &app,
+        Method::PUT,
+        &format!("/api/v1/registrations/{}/contact", id + 1000),
+        Some(&token),
+        json!({"mobile": "13900139000"}),
+    )
+    .await;
+    assert_eq!((status, other["error"].as_str()), (404, Some("not_found")));
+
+    let reg = store::registrations::by_id(&app.db, id)
+        .await
+        .unwrap()
+        .unwrap();
+    let fix = json!({
+        "legal_rep_name": reg.legal_rep_name, "legal_rep_id_number": id_number(306),
+        "mobile": "13900139000"
+    });
+    // Not refused by the province: nothing to resubmit.
+    let (status, body) = api(&app, Method::POST, &resubmit, Some(&token), fix.clone()).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (409, Some("not_rejected"))
+    );
+
+    let province = sim(vec![(
+        reg.uscc.clone(),
+        "invalid_field".into(),
+        "联系电话无法接通".into(),
+    )])
+    .await;
+    worker(&app, &province).run_once().await.unwrap();
+    let (_, state) = api(
+        &app,
+        Method::GET,
+        &format!("/api/v1/registrations/{id}"),
+        Some(&token),
+        json!({}),
+    )
+    .await;
+    assert_eq!(state["sync_state"], "rejected");
+    assert_eq!(state["sync_reason"], "联系电话无法接通");
+    let (status, body) = api(
+        &app,
+        Method::POST,
+        &resubmit,
+        Some(&token),
+        json!({"legal_rep_name": "", "legal_rep_id_number": "x", "mobile": ""}),
+    )
+    .await;
+    assert_eq!(status, 422);
+    for field in ["legal_rep_name", "legal_rep_id_number", "mobile"] {
+        assert!(body["errors"][field].is_array(), "{field}: {body}");
+    }
+    let (status, _) = api(&app, Method::POST, &resubmit, Some(&token), fix).await;
+    assert_eq!(status, 202);
+    assert_eq!(sync_state(&app, id).await, ("pending".to_owned(), None));
+    province.stop().await;
+    app.stop().await;
+}

@@ -14,6 +14,7 @@ use crate::password::PasswordHasher;
 use crate::store::{self, Db};
 use crate::sync::client::{HttpProvince, ProvinceSettings};
 use crate::sync::metrics::SyncMetrics;
+use crate::sync::reconcile;
 use crate::sync::signing::SignatureMethod;
 use crate::sync::worker::{Notifier, Worker};
 use crate::web;
@@ -83,14 +84,15 @@ impl Application {
     }
 
     /// Serves until `shutdown` resolves, then lets in-flight requests finish. The outbox worker
-    /// runs beside the server when the province is configured, and stops with it.
+    /// and the daily reconciliation run beside the server when the province is configured, and
+    /// stop with it.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let db = self.state.db.clone();
         let (stop_worker, worker_stopped) = tokio::sync::watch::channel(false);
-        let worker = match &self.state.settings.province {
+        let tasks = match &self.state.settings.province {
             Some(link) => {
                 let province = HttpProvince::new(province_settings(link)?)
                     .context("configuring the provincial platform (XYD_PROVINCE_*)")?;
@@ -107,11 +109,23 @@ impl Application {
                     mailer: self.state.mailer.clone(),
                     public_url: settings.public_url.clone(),
                 });
-                Some(tokio::spawn(worker.run(worker_stopped)))
+                // The reconciliation gets its own client: the worker owns the first.
+                let checker = HttpProvince::new(province_settings(link)?)
+                    .context("configuring the provincial platform (XYD_PROVINCE_*)")?;
+                let reconciliation = tokio::spawn(reconcile::run_daily(
+                    db.clone(),
+                    checker,
+                    settings.reconcile_at,
+                    worker_stopped.clone(),
+                ));
+                vec![
+                    ("outbox worker", tokio::spawn(worker.run(worker_stopped))),
+                    ("daily reconciliation", reconciliation),
+                ]
             }
             None => {
                 tracing::info!("XYD_PROVINCE_URL not set: registrations wait in the outbox");
-                None
+                Vec::new()
             }
         };
         let router = web::router(self.state);
@@ -123,10 +137,10 @@ impl Application {
         .await
         .context("serving HTTP");
         let _ = stop_worker.send(true);
-        if let Some(worker) = worker
-            && let Err(err) = worker.await
-        {
-            tracing::error!(error = %err, "outbox worker ended abnormally");
+        for (task, handle) in tasks {
+            if let Err(err) = handle.await {
+                tracing::error!(error = %err, task, "background task ended abnormally");
+            }
         }
         db.close().await;
         served
@@ -159,7 +173,7 @@ fn open_vault(settings: &Settings) -> anyhow::Result<IdVault> {
     IdVault::from_hex(&hex_key).context("XYD_DATA_KEY")
 }
 
-fn province_settings(link: &crate::config::ProvinceLink) -> anyhow::Result<ProvinceSettings> {
+pub fn province_settings(link: &crate::config::ProvinceLink) -> anyhow::Result<ProvinceSettings> {
     let method = SignatureMethod::parse(&link.signature_method).with_context(|| {
         format!(
             "XYD_PROVINCE_SIGNATURE 应为 HMAC-SHA256 或 HMAC-SM3，实际为“{}”",

@@ -7,6 +7,7 @@
 
 pub mod client;
 pub mod metrics;
+pub mod reconcile;
 pub mod signing;
 pub mod simulator;
 pub mod worker;

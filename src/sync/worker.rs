@@ -321,13 +321,13 @@ impl<P: Province> Worker<P> {
         if row.attempts > 1 {
             self.metrics.record_call();
             match self.province.status(&record.uscc).await {
-                Ok(Some(status)) => {
-                    return Ok(Sent::answered(match status.state {
-                        EntityState::Accepted => Outcome::Accepted,
-                        EntityState::Rejected { reason } => Outcome::Rejected { reason },
-                    }));
+                Ok(Some(status)) if status.state == EntityState::Accepted => {
+                    return Ok(Sent::answered(Outcome::Accepted));
                 }
-                Ok(None) => {}
+                // Unknown, or refused: a refusal may be of the data before the owner's
+                // correction, and resending cannot count twice (only acceptances count), so
+                // the province judges what we send now.
+                Ok(_) => {}
                 // Without an answer we cannot know whether a resend would be a duplicate.
                 Err(err) => return Ok(self.failed(row, &record.uscc, &err)),
             }

@@ -134,6 +134,8 @@ pub struct Settings {
     pub sync: crate::sync::worker::WorkerConfig,
     /// Daily reconciliation with the province, Asia/Shanghai wall-clock time (`XYD_RECONCILE_AT`).
     pub reconcile_at: time::Time,
+    /// Bearer token `/metrics` requires (`XYD_METRICS_TOKEN`). `None`: open to whoever reaches it.
+    pub metrics_token: Option<Secret>,
 }
 
 #[derive(Debug, Error)]
@@ -163,6 +165,7 @@ impl Settings {
             province: None,
             sync: crate::sync::worker::WorkerConfig::default(),
             reconcile_at: time::macros::time!(02:30),
+            metrics_token: None,
             mail: MailSettings {
                 smtp_url: None,
                 from: "信易贷平台 <noreply@xinyidai.localhost>".to_owned(),
@@ -304,6 +307,18 @@ impl Settings {
                     value: at.clone(),
                     reason: "应为北京时间 时:分，例如 02:30",
                 })?;
+        }
+        if let Some(token) = get("XYD_METRICS_TOKEN") {
+            let token = token.trim().to_owned();
+            // A scraper's token sits in config files for years: make it unguessable.
+            if token.chars().count() < 16 {
+                return Err(ConfigError::Invalid {
+                    name: "XYD_METRICS_TOKEN",
+                    value: "***".to_owned(),
+                    reason: "至少16个字符，可用 `openssl rand -hex 32` 生成",
+                });
+            }
+            settings.metrics_token = Some(Secret::new(token));
         }
         if let Some(url) = get("XYD_SMTP_URL") {
             settings.mail.smtp_url = Some(Secret::new(url.trim()));
@@ -468,6 +483,7 @@ mod tests {
         assert!(settings(&[("XYD_DB_MAX_CONNECTIONS", "0")]).is_err());
         assert!(settings(&[("XYD_DATA_KEY", "abc")]).is_err());
         assert!(settings(&[("XYD_PUBLIC_URL", "example.org")]).is_err());
+        assert!(settings(&[("XYD_METRICS_TOKEN", "short")]).is_err());
     }
 
     #[test]

@@ -79,6 +79,11 @@ enum Command {
         #[command(subcommand)]
         action: AuditAction,
     },
+    /// 平台账户（管理员、县领导）
+    User {
+        #[command(subcommand)]
+        action: UserAction,
+    },
     /// 省级“信易贷”平台模拟器（按 docs/provincial-api.md 的假定接口，供演示和测试）
     ProvinceSim {
         /// 监听地址
@@ -99,6 +104,11 @@ enum Command {
         /// 故意拒绝的主体：统一社会信用代码:错误码:原因，可重复
         #[arg(long, value_name = "USCC:CODE:MESSAGE")]
         reject: Vec<String>,
+    },
+    /// 与省级平台的同步
+    Sync {
+        #[command(subcommand)]
+        action: SyncAction,
     },
     /// 生成一份虚构的名录 CSV（演示、培训和性能测试用）
     SampleRoster {
@@ -126,9 +136,32 @@ enum AgreementAction {
 }
 
 #[derive(Debug, Subcommand)]
+enum UserAction {
+    /// 创建账户（邮箱直接视为已确认）。密码取自环境变量 XYD_NEW_PASSWORD，未设置时从标准输入读取一行
+    Add {
+        /// 登录邮箱
+        #[arg(long)]
+        email: String,
+        /// 角色：admin（管理员）或 leader（县领导）
+        #[arg(long)]
+        role: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum AuditAction {
     /// 逐条核对审计日志的哈希链，发现篡改时以非零状态退出
     Verify,
+}
+
+#[derive(Debug, Subcommand)]
+enum SyncAction {
+    /// 对账：逐条向省级平台查询入驻状态，修复能确定的差异，矛盾的标记待人工处理
+    ///
+    /// 需要 XYD_PROVINCE_URL、XYD_PROVINCE_APP_ID、XYD_PROVINCE_SECRET。
+    ///
+    /// 省级平台出错时中止并以非零状态退出，已完成的修复保留。标准输出最后一行为 checked=N repaired=M flagged=K。
+    Reconcile,
 }
 
 #[tokio::main]
@@ -256,6 +289,9 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()> {
                 ),
             }
         }
+        Command::User {
+            action: UserAction::Add { email, role },
+        } => add_user(&settings, &email, &role).await,
         Command::ProvinceSim {
             listen,
             app_id,
@@ -303,6 +339,9 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()> {
             server.run_until(app::shutdown_signal()).await?;
             Ok(())
         }
+        Command::Sync {
+            action: SyncAction::Reconcile,
+        } => sync_reconcile(&settings).await,
         Command::SampleRoster { rows, output, seed } => {
             let tree = xinyidai::domain::division::DivisionTree::seed();
             let n = usize::try_from(rows).unwrap_or(usize::MAX);
@@ -327,6 +366,52 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     tracing::info!(%addr, "listening");
     eprintln!("服务已启动：http://{addr}/  （Ctrl-C 停止）");
     application.run_until(app::shutdown_signal()).await
+}
+
+/// `sync reconcile`: one reconciliation run now, ending stdout with its counts.
+async fn sync_reconcile(settings: &Settings) -> anyhow::Result<()> {
+    use xinyidai::sync::client::HttpProvince;
+    use xinyidai::sync::reconcile;
+    let Some(link) = &settings.province else {
+        anyhow::bail!(
+            "未配置省级平台：对账需要设置 XYD_PROVINCE_URL、XYD_PROVINCE_APP_ID 和 XYD_PROVINCE_SECRET"
+        );
+    };
+    let province = HttpProvince::new(app::province_settings(link)?)
+        .context("省级平台配置无效（XYD_PROVINCE_*）")?;
+    let db = Db::open(&settings.database_url, 2).await?;
+    let progress = progress_bar("对账");
+    let outcome = reconcile::reconcile(&db, &province, |done, total| {
+        progress.set_length(total);
+        progress.set_position(done);
+    })
+    .await;
+    progress.finish_and_clear();
+    db.close().await;
+    let report = match &outcome {
+        Ok(report) => Some(*report),
+        Err(err) => err.partial().copied(),
+    };
+    if let Some(r) = report {
+        eprintln!(
+            "对账{}（第 {} 次）：核对 {} 条，修复 {} 条，待人工处理 {} 条",
+            if outcome.is_ok() { "完成" } else { "中止" },
+            r.run,
+            r.checked,
+            r.repaired,
+            r.flagged
+        );
+        #[allow(clippy::print_stdout)] // the machine-readable result line, last on stdout
+        {
+            println!(
+                "checked={} repaired={} flagged={}",
+                r.checked, r.repaired, r.flagged
+            );
+        }
+    }
+    outcome
+        .map(|_| ())
+        .context("对账未完成：省级平台或数据库出错，已完成的修复保留，可稍后重新运行")
 }
 
 /// Rebuilds the demo database and returns the settings to serve it.
@@ -439,4 +524,66 @@ fn progress_bar(message: &'static str) -> ProgressBar {
     }
     bar.set_message(message);
     bar
+}
+
+/// `user add`: every check runs before the database is touched, so a refusal leaves no trace.
+async fn add_user(settings: &Settings, email: &str, role: &str) -> anyhow::Result<()> {
+    use xinyidai::domain::email::EmailAddress;
+    use xinyidai::store::accounts::Role;
+    use xinyidai::store::accounts::{self, CreateAccountError};
+    let role = match Role::parse(role.trim()) {
+        Some(role @ (Role::Admin | Role::Leader)) => role,
+        Some(Role::Staff) => anyhow::bail!(
+            "暂不能创建 staff（部门工作人员）账户：它需要先设置责任部门，将在后续版本提供"
+        ),
+        Some(Role::Owner) => {
+            anyhow::bail!("市场主体账户由经营者在网站上登记时自行创建，不能用命令创建")
+        }
+        None => anyhow::bail!("--role 应为 admin（管理员）或 leader（县领导），实际为“{role}”"),
+    };
+    let email = EmailAddress::parse(email).map_err(|e| anyhow::anyhow!("--email 无效：{e}"))?;
+    let password = match std::env::var("XYD_NEW_PASSWORD") {
+        Ok(p) if !p.is_empty() => p,
+        _ => {
+            eprint!(
+                "请输入新账户的密码（至少8位，含字母、数字、符号中的两类；输入内容会显示在屏幕上）："
+            );
+            let mut line = String::new();
+            let stdin = std::io::stdin();
+            stdin
+                .read_line(&mut line)
+                .context("无法从标准输入读取密码")?;
+            // Typed at a terminal, Enter ended the prompt's line; piped in, nothing did.
+            if !std::io::IsTerminal::is_terminal(&stdin) {
+                eprintln!();
+            }
+            line.trim_end_matches(['\r', '\n']).to_owned()
+        }
+    };
+    xinyidai::password::check_rules(&password, Some(email.as_str()))
+        .map_err(|rule| anyhow::anyhow!("密码不符合要求：{rule}"))?;
+    let hash = xinyidai::password::PasswordHasher::new(1)
+        .hash(&password)
+        .await
+        .context("计算密码哈希失败")?;
+    let db = Db::open(&settings.database_url, 1).await?;
+    let created = accounts::create_account(&db, email.as_str(), &hash, role).await;
+    db.close().await;
+    match created {
+        Ok(id) => {
+            eprintln!(
+                "已创建{}账户（编号 {id}），邮箱视为已确认，现在可以登录。",
+                if role == Role::Admin {
+                    "管理员"
+                } else {
+                    "县领导"
+                }
+            );
+            Ok(())
+        }
+        Err(CreateAccountError::EmailTaken) => {
+            anyhow::bail!("这个邮箱已经有账户了，没有做任何修改；请换一个邮箱")
+        }
+        Err(CreateAccountError::Store(e)) => Err(e.into()),
+    }
 }

@@ -8,6 +8,7 @@ use time::{Duration, OffsetDateTime};
 
 use crate::on_pool;
 
+use super::audit::{self, AuditEntry};
 use super::{Context, Db, StoreError, WritePool};
 
 /// A session ends after this long without a request…
@@ -265,4 +266,60 @@ pub async fn clear_login_failures(db: &Db, key: &str) -> Result<(), StoreError> 
             .context("clearing failed logins")?;
     });
     Ok(())
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CreateAccountError {
+    #[error("an account with this email exists")]
+    EmailTaken,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Creates a staff-side account (admin or leader) with its email confirmed: the operator who runs
+/// the command vouches for the address. Audited as done by `cli`.
+pub async fn create_account(
+    db: &Db,
+    email: &str,
+    password_hash: &str,
+    role: Role,
+) -> Result<i64, CreateAccountError> {
+    let now = OffsetDateTime::now_utc();
+    Ok(on_pool!(db, |pool| {
+        let mut tx = pool
+            .begin_write()
+            .await
+            .context("starting to create an account")?;
+        let id: i64 = match sqlx::query_scalar(
+            "INSERT INTO accounts (email, password_hash, role, email_confirmed_at, created_at)
+             VALUES ($1, $2, $3, $4, $4) RETURNING id",
+        )
+        .bind(email)
+        .bind(password_hash)
+        .bind(role.as_str())
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await
+        {
+            Ok(id) => id,
+            // The only unique column besides the key is the email.
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                return Err(CreateAccountError::EmailTaken);
+            }
+            Err(e) => return Err(StoreError::from_sqlx("creating an account", e).into()),
+        };
+        audit::append(
+            &mut *tx,
+            &AuditEntry {
+                actor: "cli",
+                action: "account.created",
+                subject: &format!("account:{id}"),
+                detail: serde_json::json!({ "role": role.as_str() }),
+            },
+            now,
+        )
+        .await?;
+        tx.commit().await.context("committing a new account")?;
+        id
+    }))
 }

@@ -11,7 +11,9 @@ pub mod departments;
 pub mod divisions;
 pub mod entities;
 pub mod outbox;
+pub mod reconciliations;
 pub mod registrations;
+pub mod sync_admin;
 
 use std::path::Path;
 use std::str::FromStr;

@@ -32,7 +32,8 @@ impl BreakerState {
         }
     }
 
-    fn code(self) -> u8 {
+    /// The gauge value: 0 closed, 1 open, 2 half-open.
+    pub fn code(self) -> u8 {
         match self {
             BreakerState::Closed => 0,
             BreakerState::Open => 1,

@@ -2,7 +2,7 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::{Extension, State};
+use axum::extract::{Extension, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
@@ -96,8 +96,8 @@ pub struct LoginPage {
 }
 
 pub async fn login_form(Extension(visitor): Extension<Visitor>) -> Response {
-    if visitor.account.is_some() {
-        return Redirect::to("/me").into_response();
+    if let Some(account) = &visitor.account {
+        return Redirect::to(super::admin::home_for(account).unwrap_or("/me")).into_response();
     }
     LoginPage {
         csrf: visitor.csrf,
@@ -151,8 +151,10 @@ pub async fn login(
     if let Some(old) = &visitor.session_token {
         accounts::end_session(&state.db, old).await?;
     }
-    // A newer agreement must be signed before anything else.
-    let target = if needs_signature(&state, account.id).await? {
+    // Admins go to their own pages; an owner must sign a newer agreement before anything else.
+    let target = if let Some(home) = super::admin::home_for(&account) {
+        home
+    } else if needs_signature(&state, account.id).await? {
         "/me/agreement"
     } else {
         "/me"
@@ -195,7 +197,8 @@ pub struct Step {
     pub detail: String,
 }
 
-fn shanghai(t: OffsetDateTime) -> String {
+/// A UTC instant as Beijing wall-clock time, to the minute.
+pub(super) fn shanghai(t: OffsetDateTime) -> String {
     t.to_offset(time::macros::offset!(+8))
         .format(time::macros::format_description!(
             "[year]-[month]-[day] [hour]:[minute]"
@@ -363,9 +366,16 @@ pub struct MePage {
     notice: Option<&'static str>,
 }
 
+#[derive(Debug, Deserialize)]
+pub struct MeParams {
+    #[serde(default)]
+    notice: Option<String>,
+}
+
 pub async fn me(
     State(state): State<AppState>,
     Extension(visitor): Extension<Visitor>,
+    Query(params): Query<MeParams>,
 ) -> Result<MePage, AppError> {
     let account = visitor.require_account()?;
     let current = agreements::current(&state.db).await?;
@@ -380,7 +390,12 @@ pub async fn me(
         email: account.email.clone(),
         email_confirmed: account.email_confirmed_at.is_some(),
         cards,
-        notice: None,
+        // Only known notices: the query string is not echoed into the page.
+        notice: match params.notice.as_deref() {
+            Some("contact") => Some("联系电话已更新，将自动同步到省级平台。"),
+            Some("resubmitted") => Some("已重新提交，平台将自动重新报送省级平台。"),
+            _ => None,
+        },
     })
 }
 
@@ -392,7 +407,12 @@ pub async fn resend_confirmation(
 ) -> Result<Response, AppError> {
     visitor.check_csrf(&form.csrf)?;
     let account = visitor.require_account()?;
-    let mut page = me(State(state.clone()), Extension(visitor.clone())).await?;
+    let mut page = me(
+        State(state.clone()),
+        Extension(visitor.clone()),
+        Query(MeParams { notice: None }),
+    )
+    .await?;
     if account.email_confirmed_at.is_some() {
         page.notice = Some("您的邮箱已经确认过了。");
         return Ok(page.into_response());

@@ -2,11 +2,14 @@
 //! store and render; they never talk to the provincial platform directly.
 
 mod account;
+mod admin;
+mod amend;
 mod api;
 mod assets;
 pub mod error;
 mod form;
 mod health;
+mod metrics;
 mod public;
 pub mod register;
 pub mod session;
@@ -14,7 +17,7 @@ pub mod session;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath};
 use axum::http::Request;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use tower_http::trace::TraceLayer;
 
 use crate::app::AppState;
@@ -44,6 +47,14 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/me", get(account::me))
         .route(
+            "/me/registrations/{id}/contact",
+            get(amend::contact_form).post(amend::change_contact),
+        )
+        .route(
+            "/me/registrations/{id}/resubmit",
+            get(amend::resubmit_form).post(amend::resubmit),
+        )
+        .route(
             "/me/resend-confirmation",
             post(account::resend_confirmation),
         )
@@ -51,12 +62,24 @@ pub fn router(state: AppState) -> Router {
             "/me/agreement",
             get(account::agreement).post(account::sign_agreement),
         )
+        .route("/admin/sync", get(admin::sync_page))
+        .route("/admin/sync/retry", post(admin::retry))
+        .route("/admin/sync/discard", post(admin::discard))
+        .route("/metrics", get(metrics::metrics))
         .route("/api/openapi.json", get(api::openapi))
         .route("/api/v1/registrations", post(api::create_registration))
         .route("/api/v1/registrations/{id}", get(api::get_registration))
         .route(
             "/api/v1/registrations/{id}/signatures",
             post(api::create_signature),
+        )
+        .route(
+            "/api/v1/registrations/{id}/contact",
+            put(api::change_contact),
+        )
+        .route(
+            "/api/v1/registrations/{id}/resubmissions",
+            post(api::resubmit),
         )
         .route("/api/v1/sessions", post(api::create_session))
         .route("/api/v1/agreements/current", get(api::current_agreement))

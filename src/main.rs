@@ -415,6 +415,9 @@ async fn sync_reconcile(settings: &Settings) -> anyhow::Result<()> {
 }
 
 /// Rebuilds the demo database and returns the settings to serve it.
+const DEMO_ADMIN_EMAIL: &str = "admin@demo.xinyidai.invalid";
+const DEMO_ADMIN_PASSWORD: &str = "Demo-Admin-2026";
+
 async fn prepare_demo(
     data_dir: &std::path::Path,
     entities: u64,
@@ -471,6 +474,14 @@ async fn prepare_demo(
     if let Some(sample) = generated.iter().find(|e| e.county_code == "220322") {
         eprintln!("可以试试查找：{} 或 “{}”", sample.uscc, sample.name);
     }
+    // An admin for /admin/sync; the demo's own password, printed, since the demo is local.
+    let hash = xinyidai::password::PasswordHasher::new(1)
+        .hash(DEMO_ADMIN_PASSWORD)
+        .await?;
+    store::accounts::create_account(&db, DEMO_ADMIN_EMAIL, &hash, store::accounts::Role::Admin)
+        .await
+        .context("creating the demo admin")?;
+    eprintln!("演示管理员：{DEMO_ADMIN_EMAIL} / {DEMO_ADMIN_PASSWORD}（登录后进入 /admin/sync）");
     db.close().await;
     Ok(settings)
 }
@@ -498,7 +509,8 @@ async fn start_demo_province(data_dir: &std::path::Path) -> anyhow::Result<confi
         app_id: sim.app_id.clone(),
         secret: config::Secret::new(sim.secret.clone()),
         signature_method: "HMAC-SHA256".to_owned(),
-        l3: false,
+        // Show the whole path: L3 verification, then registration.
+        l3: true,
         timeout: std::time::Duration::from_secs(10),
     };
     let server = Simulator::build(sim, listener).await?;

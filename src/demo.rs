@@ -325,6 +325,111 @@ pub fn write_roster_csv<W: std::io::Write>(out: W, entries: &[RosterEntry]) -> c
     Ok(())
 }
 
+/// The password of every account [`seed_ready_registrations`] makes (it meets the rules).
+pub const SEEDED_PASSWORD: &str = "Lishu-2026-seeded";
+
+/// `count` active entities of 梨树县 for [`seed_ready_registrations`], deterministic for a
+/// given `seed` (and day): a test can learn the USCCs before seeding, e.g. to make the
+/// simulator reject one of them.
+pub fn ready_entities(count: usize, seed: u64) -> Vec<RosterEntry> {
+    let tree = DivisionTree::seed();
+    let today = crate::today_in_china();
+    // About 40 % land in 梨树县 and 94 % are active; draw until there are enough.
+    let mut draw = count.saturating_mul(3).saturating_add(32);
+    loop {
+        let picked: Vec<RosterEntry> = synthesise(&tree, draw, seed, today)
+            .into_iter()
+            .filter(|e| e.county_code == "220322" && e.status == EntityStatus::Active)
+            .take(count)
+            .collect();
+        if picked.len() == count {
+            return picked;
+        }
+        draw = draw.saturating_mul(2);
+    }
+}
+
+/// Makes `count` registrations ready for the province, as if each owner had registered through
+/// the form: the entities are put in the roster (from [`ready_entities`] with `seed`), and for
+/// each one `store::registrations::create` writes an account (`email(n)` for the `n`-th, from 0;
+/// password [`SEEDED_PASSWORD`]), a registration that passed the roster check (`matched`), and
+/// the signature of the current agreement, which queues its outbox row in the same
+/// transaction. Returns the registration ids in the order of the entities.
+///
+/// For load tests, the crash drill and `scripts/bench sync`: every account shares ONE argon2
+/// hash (hashing per row would take minutes for a thousand), and ID numbers are made-up valid
+/// resident ID numbers of 梨树县 (GB 11643 check character), sealed with `vault`.
+///
+/// # Errors
+/// A database error, no published agreement, or an email or USCC already taken.
+pub async fn seed_ready_registrations(
+    db: &crate::store::Db,
+    vault: &crate::id_vault::IdVault,
+    count: usize,
+    seed: u64,
+    email: impl Fn(usize) -> String,
+) -> anyhow::Result<Vec<i64>> {
+    use anyhow::Context as _;
+
+    use crate::domain::resident_id::ResidentId;
+    use crate::store::{self, registrations};
+
+    let entries = ready_entities(count, seed);
+    for batch in entries.chunks(5_000) {
+        store::entities::upsert_batch(db, batch).await?;
+    }
+    let agreement = store::agreements::current(db)
+        .await?
+        .context("no agreement is published")?;
+    let password_hash = crate::password::PasswordHasher::new(1)
+        .hash(SEEDED_PASSWORD)
+        .await?;
+    let first_birth = time::macros::date!(1960 - 01 - 01);
+    let mut ids = Vec::with_capacity(count);
+    for (n, entry) in entries.iter().enumerate() {
+        let roster = store::entities::by_uscc(db, entry.uscc.as_str())
+            .await?
+            .context("a seeded entity is missing from the roster")?;
+        let offset = i64::try_from(n % 15_000).unwrap_or(0);
+        let sequence = u16::try_from(n % 1_000).unwrap_or(0);
+        let id_number = ResidentId::assemble(
+            "220322",
+            first_birth + time::Duration::days(offset),
+            sequence,
+        )
+        .context("assembling a resident ID number")?;
+        let sealed = vault.seal(&id_number);
+        let new = registrations::NewRegistration {
+            email: email(n),
+            password_hash: password_hash.clone(),
+            uscc: entry.uscc.as_str().to_owned(),
+            entity_id: Some(roster.id),
+            entity_name: entry.name.clone(),
+            legal_rep_name: entry.legal_rep.clone(),
+            legal_rep_id_sealed: sealed.cipher,
+            legal_rep_id_lookup: sealed.lookup,
+            legal_rep_id_masked: id_number.masked(),
+            mobile: format!("138{:08}", n % 100_000_000),
+            referral_code: None,
+            verification: registrations::Verification::Matched,
+            mismatch: Vec::new(),
+            review_note: None,
+            signature: Some(registrations::SignatureEvidence {
+                version: agreement.version.clone(),
+                digest: agreement.digest.clone(),
+                signer_name: entry.legal_rep.clone(),
+                ip: "127.0.0.1".to_owned(),
+                user_agent: "xinyidai seed_ready_registrations".to_owned(),
+            }),
+        };
+        let created = registrations::create(db, &new)
+            .await
+            .with_context(|| format!("seeding registration {n} ({})", entry.uscc.as_str()))?;
+        ids.push(created.registration_id);
+    }
+    Ok(ids)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -74,6 +74,8 @@ pub struct TestApp {
     /// The app's ID-number vault (same key), for tests that read what the app sealed.
     pub vault: std::sync::Arc<xinyidai::id_vault::IdVault>,
     pub client: reqwest::Client,
+    /// The outbox worker's counters (breaker, outcomes), when the province is configured.
+    pub sync_metrics: std::sync::Arc<xinyidai::sync::metrics::SyncMetrics>,
     /// Kept alive: dropping it removes the SQLite file's directory.
     _database: FreshDatabase,
     shutdown: Option<oneshot::Sender<()>>,
@@ -87,6 +89,16 @@ impl TestApp {
 
     /// Starts the app after `configure` adjusts the test settings.
     pub async fn spawn_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
+        TestApp::spawn_prepared(configure, async |_, _| {}).await
+    }
+
+    /// Like [`TestApp::spawn_with`], and runs `prepare` on the migrated database with the app's
+    /// vault before the server and its outbox worker start (e.g. to seed registrations the
+    /// worker must find all at once).
+    pub async fn spawn_prepared(
+        configure: impl FnOnce(&mut Settings),
+        prepare: impl AsyncFnOnce(&Db, &xinyidai::id_vault::IdVault),
+    ) -> TestApp {
         let database = fresh_database().await;
         let mut settings = Settings::with_database(database.url.clone());
         settings.listen = SocketAddr::from(([127, 0, 0, 1], 0));
@@ -109,10 +121,12 @@ impl TestApp {
         let db = Db::open(&settings.database_url, settings.max_connections)
             .await
             .unwrap();
+        prepare(&db, &vault).await;
         let app = Application::build_with_db(settings, db.clone())
             .await
             .unwrap();
         let addr = app.local_addr().unwrap();
+        let sync_metrics = app.state().sync_metrics.clone();
         let (tx, rx) = oneshot::channel();
         let server = tokio::spawn(app.run_until(async {
             let _ = rx.await;
@@ -126,6 +140,7 @@ impl TestApp {
                 .cookie_store(true)
                 .build()
                 .unwrap(),
+            sync_metrics,
             _database: database,
             shutdown: Some(tx),
             server: Some(server),

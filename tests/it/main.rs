@@ -3,6 +3,8 @@
 //! with `XYD_TEST_PG_URL` pointing at a server where it may create databases).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
+mod amend;
+mod admin;
 mod api;
 mod audit;
 mod cli;
@@ -14,7 +16,9 @@ mod mailbox;
 mod outbox;
 mod pages;
 mod province_client;
+mod reconcile;
 mod registration;
 mod simulator;
 mod store;
+mod sync_proofs;
 mod worker;

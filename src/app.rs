@@ -34,6 +34,17 @@ pub struct AppState {
     pub sync_metrics: Arc<SyncMetrics>,
 }
 
+impl AppState {
+    /// What the registration flow needs from the state.
+    pub fn services(&self) -> crate::registration::Services<'_> {
+        crate::registration::Services {
+            db: &self.db,
+            vault: &self.vault,
+            hasher: &self.hasher,
+        }
+    }
+}
+
 pub struct Application {
     listener: TcpListener,
     state: AppState,

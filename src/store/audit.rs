@@ -51,10 +51,10 @@ pub struct AuditEntry<'a> {
 /// A connection that can extend the chain: implemented for both engines' connections, so a
 /// block inside [`on_pool!`] can call [`append`] on `&mut *tx` whatever the engine.
 pub trait AuditConnection {
-    /// See [`append`].
+    /// See [`append_all`].
     fn append_audit(
         &mut self,
-        entry: &AuditEntry<'_>,
+        entries: &[AuditEntry<'_>],
         at: OffsetDateTime,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
@@ -73,38 +73,109 @@ pub async fn append<C: AuditConnection + ?Sized>(
     entry: &AuditEntry<'_>,
     at: OffsetDateTime,
 ) -> Result<(), StoreError> {
-    conn.append_audit(entry, at).await
+    conn.append_audit(std::slice::from_ref(entry), at).await
+}
+
+/// [`append`] for several entries in order: the head is read (and on PostgreSQL the chain
+/// locked) once, and the rows go in with multi-row inserts, which is what lets the outbox worker
+/// record a batch of answers in one short transaction.
+///
+/// # Errors
+/// As [`append`].
+pub async fn append_all<C: AuditConnection + ?Sized>(
+    conn: &mut C,
+    entries: &[AuditEntry<'_>],
+    at: OffsetDateTime,
+) -> Result<(), StoreError> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    conn.append_audit(entries, at).await
 }
 
 const HEAD: &str = "SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1";
-const INSERT: &str = "INSERT INTO audit_log (at, actor, action, subject, detail, prev_hash, hash)
-                      VALUES ($1, $2, $3, $4, $5, $6, $7)";
+/// Rows per INSERT: 7 parameters each, well under either engine's limit.
+const INSERT_CHUNK: usize = 100;
+
+/// `INSERT … VALUES ($1…$7), ($8…$14), …` for `rows` rows.
+fn insert_sql(rows: usize) -> String {
+    let mut sql = String::from(
+        "INSERT INTO audit_log (at, actor, action, subject, detail, prev_hash, hash) VALUES ",
+    );
+    for row in 0..rows {
+        let base = row * 7;
+        if row > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for col in 1..=7 {
+            if col > 1 {
+                sql.push_str(", ");
+            }
+            sql.push('$');
+            sql.push_str(&(base + col).to_string());
+        }
+        sql.push(')');
+    }
+    sql
+}
+
+/// The rows for `entries`, each chained to the one before, starting from `head`.
+fn chain_rows(head: Option<String>, entries: &[AuditEntry<'_>], at: OffsetDateTime) -> Vec<NewRow> {
+    let mut prev = head;
+    entries
+        .iter()
+        .map(|entry| {
+            let row = NewRow::new(prev.take(), entry, at);
+            prev = Some(row.hash.clone());
+            row
+        })
+        .collect()
+}
+
+/// Inserts `rows` (for `entries`) on `$conn`, binding the time with `$at_of` (SQLite keeps the
+/// hashed text form, PostgreSQL a timestamp).
+macro_rules! insert_rows {
+    ($conn:expr, $entries:expr, $rows:expr, $at_of:expr) => {{
+        for (entries, rows) in $entries
+            .chunks(INSERT_CHUNK)
+            .zip($rows.chunks(INSERT_CHUNK))
+        {
+            let sql = insert_sql(rows.len());
+            let mut query = sqlx::query(&sql);
+            for (entry, row) in entries.iter().zip(rows) {
+                query = query
+                    .bind($at_of(row))
+                    .bind(entry.actor)
+                    .bind(entry.action)
+                    .bind(entry.subject)
+                    .bind(&row.detail)
+                    .bind(&row.prev_hash)
+                    .bind(&row.hash);
+            }
+            query
+                .execute(&mut *$conn)
+                .await
+                .context("appending to the audit log")?;
+        }
+    }};
+}
 
 impl AuditConnection for SqliteConnection {
     /// No lock needed: the caller's `BEGIN IMMEDIATE` already holds SQLite's single write lock,
     /// so nobody else can append between reading the head and inserting.
     async fn append_audit(
         &mut self,
-        entry: &AuditEntry<'_>,
+        entries: &[AuditEntry<'_>],
         at: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        let prev: Option<String> = sqlx::query_scalar(HEAD)
+        let head: Option<String> = sqlx::query_scalar(HEAD)
             .fetch_optional(&mut *self)
             .await
             .context("reading the audit chain head")?;
-        let row = NewRow::new(prev, entry, at);
+        let rows = chain_rows(head, entries, at);
         // SQLite keeps timestamps as RFC 3339 text: store exactly the hashed form.
-        sqlx::query(INSERT)
-            .bind(&row.at_text)
-            .bind(entry.actor)
-            .bind(entry.action)
-            .bind(entry.subject)
-            .bind(&row.detail)
-            .bind(&row.prev_hash)
-            .bind(&row.hash)
-            .execute(&mut *self)
-            .await
-            .context("appending to the audit log")?;
+        insert_rows!(self, entries, rows, |row: &NewRow| row.at_text.clone());
         Ok(())
     }
 }
@@ -115,7 +186,7 @@ impl AuditConnection for PgConnection {
     /// lock sees the previous holder's committed row.
     async fn append_audit(
         &mut self,
-        entry: &AuditEntry<'_>,
+        entries: &[AuditEntry<'_>],
         at: OffsetDateTime,
     ) -> Result<(), StoreError> {
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
@@ -123,22 +194,12 @@ impl AuditConnection for PgConnection {
             .execute(&mut *self)
             .await
             .context("locking the audit chain")?;
-        let prev: Option<String> = sqlx::query_scalar(HEAD)
+        let head: Option<String> = sqlx::query_scalar(HEAD)
             .fetch_optional(&mut *self)
             .await
             .context("reading the audit chain head")?;
-        let row = NewRow::new(prev, entry, at);
-        sqlx::query(INSERT)
-            .bind(row.at)
-            .bind(entry.actor)
-            .bind(entry.action)
-            .bind(entry.subject)
-            .bind(&row.detail)
-            .bind(&row.prev_hash)
-            .bind(&row.hash)
-            .execute(&mut *self)
-            .await
-            .context("appending to the audit log")?;
+        let rows = chain_rows(head, entries, at);
+        insert_rows!(self, entries, rows, |row: &NewRow| row.at);
         Ok(())
     }
 }

@@ -154,31 +154,115 @@ pub async fn finish(db: &Db, row: &Claimed, outcome: &Outcome) -> Result<(), Sto
     finish_all(db, &[(row.clone(), outcome.clone())]).await
 }
 
+/// `$first, $first+1, …` for `n` values, for an `IN (…)` list.
+fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Records a batch of outcomes in one transaction: the rows, and for registration events the
-/// registration's sync state with an audit row.
+/// registration's sync state with an audit row. Acceptances (the common case) are written with
+/// one statement per table whatever their number; the rest row by row.
 pub async fn finish_all(db: &Db, outcomes: &[(Claimed, Outcome)]) -> Result<(), StoreError> {
     if outcomes.is_empty() {
         return Ok(());
     }
     let now = OffsetDateTime::now_utc();
+    // Only a registration event changes the registration's standing at the province.
+    let is_register = |row: &Claimed| row.kind == KIND_REGISTER;
+    let done: Vec<i64> = outcomes
+        .iter()
+        .filter(|(_, o)| matches!(o, Outcome::Accepted | Outcome::Rejected { .. }))
+        .map(|(row, _)| row.id)
+        .collect();
+    let accepted: Vec<i64> = outcomes
+        .iter()
+        .filter(|(row, o)| is_register(row) && *o == Outcome::Accepted)
+        .map(|(row, _)| row.registration_id)
+        .collect();
+    let subjects: Vec<(String, &'static str, i64)> = outcomes
+        .iter()
+        .filter(|(row, _)| is_register(row))
+        .filter_map(|(row, o)| {
+            match o {
+                Outcome::Accepted => Some("province.accepted"),
+                Outcome::Rejected { .. } => Some("province.rejected"),
+                _ => None,
+            }
+            .map(|action| {
+                (
+                    format!("registration:{}", row.registration_id),
+                    action,
+                    row.id,
+                )
+            })
+        })
+        .collect();
+    let entries: Vec<super::audit::AuditEntry<'_>> = subjects
+        .iter()
+        .map(|(subject, action, outbox)| super::audit::AuditEntry {
+            actor: "system",
+            action,
+            subject,
+            detail: serde_json::json!({ "outbox": outbox }),
+        })
+        .collect();
+    let done_sql = format!(
+        "UPDATE outbox SET state = 'done', next_attempt_at = $1, last_error = NULL,
+             lease_until = NULL, updated_at = $1
+         WHERE id IN ({})",
+        placeholders(2, done.len())
+    );
+    let accepted_sql = format!(
+        "UPDATE registrations SET sync_state = 'accepted', sync_reason = NULL,
+             sync_notified_at = NULL, updated_at = $1
+         WHERE id IN ({})",
+        placeholders(2, accepted.len())
+    );
     on_pool!(db, |pool| {
         use super::WritePool;
         let mut tx = pool
             .begin_write()
             .await
             .context("starting to record a send")?;
+        for (ids, sql) in [(&done, &done_sql), (&accepted, &accepted_sql)] {
+            if ids.is_empty() {
+                continue;
+            }
+            let mut query = sqlx::query(sql).bind(now);
+            for id in ids {
+                query = query.bind(*id);
+            }
+            query
+                .execute(&mut *tx)
+                .await
+                .context("recording the province's acceptances")?;
+        }
         for (row, outcome) in outcomes {
-            let (state, next, error, sync) = match outcome {
-                Outcome::Accepted => ("done", now, None, Some(("accepted", None))),
+            let (state, next, error) = match outcome {
+                Outcome::Accepted => continue,
                 Outcome::Rejected { reason } => {
-                    ("done", now, None, Some(("rejected", Some(reason.as_str()))))
+                    if is_register(row) {
+                        sqlx::query(
+                            "UPDATE registrations SET sync_state = 'rejected', sync_reason = $1,
+                                 sync_notified_at = NULL, updated_at = $2
+                             WHERE id = $3",
+                        )
+                        .bind(reason)
+                        .bind(now)
+                        .bind(row.registration_id)
+                        .execute(&mut *tx)
+                        .await
+                        .context("recording the province's refusal")?;
+                    }
+                    continue;
                 }
-                Outcome::Retry { at, error } => ("pending", *at, Some(error.as_str()), None),
-                Outcome::Dead { error } => ("dead", now, Some(error.as_str()), None),
-                Outcome::Skipped { note } => ("done", now, Some(note.as_str()), None),
+                Outcome::Retry { at, error } => ("pending", *at, error.as_str()),
+                Outcome::Dead { error } => ("dead", now, error.as_str()),
+                Outcome::Skipped { note } => ("done", now, note.as_str()),
             };
-            // Only a registration event changes the registration's standing at the province.
-            let sync = sync.filter(|_| row.kind == KIND_REGISTER);
             sqlx::query(
                 "UPDATE outbox SET state = $1, next_attempt_at = $2, last_error = $3,
                      lease_until = NULL, updated_at = $4
@@ -192,36 +276,8 @@ pub async fn finish_all(db: &Db, outcomes: &[(Claimed, Outcome)]) -> Result<(), 
             .execute(&mut *tx)
             .await
             .context("recording a send")?;
-            if let Some((sync_state, reason)) = sync {
-                sqlx::query(
-                    "UPDATE registrations SET sync_state = $1, sync_reason = $2,
-                         sync_notified_at = NULL, updated_at = $3
-                     WHERE id = $4",
-                )
-                .bind(sync_state)
-                .bind(reason)
-                .bind(now)
-                .bind(row.registration_id)
-                .execute(&mut *tx)
-                .await
-                .context("recording the province's answer")?;
-                super::audit::append(
-                    &mut *tx,
-                    &super::audit::AuditEntry {
-                        actor: "system",
-                        action: if sync_state == "accepted" {
-                            "province.accepted"
-                        } else {
-                            "province.rejected"
-                        },
-                        subject: &format!("registration:{}", row.registration_id),
-                        detail: serde_json::json!({ "outbox": row.id }),
-                    },
-                    now,
-                )
-                .await?;
-            }
         }
+        super::audit::append_all(&mut *tx, &entries, now).await?;
         tx.commit().await.context("committing a send")?;
     });
     Ok(())

@@ -569,7 +569,8 @@ pub async fn use_link(
 }
 
 /// Everything the province is sent about one registration, read when it is sent (the outbox
-/// holds no personal data). `None` when the registration does not exist.
+/// holds no personal data), with its latest signature. `None` when the registration does not
+/// exist.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SyncRecord {
     pub uscc: String,
@@ -583,15 +584,26 @@ pub struct SyncRecord {
     pub updated_at: OffsetDateTime,
     /// The province's L3 answer when one was asked for (`pass`/`fail`).
     pub l3_result: Option<String>,
+    /// The latest signature (`None`: never signed).
+    pub signed_version: Option<String>,
+    pub signed_digest: Option<String>,
+    pub signed_at: Option<OffsetDateTime>,
+    pub signer_name: Option<String>,
 }
 
 pub async fn sync_record(db: &Db, id: i64) -> Result<Option<SyncRecord>, StoreError> {
     Ok(on_pool!(db, |pool| {
         sqlx::query_as::<_, SyncRecord>(
             "SELECT r.uscc, r.entity_name, r.legal_rep_name, r.legal_rep_id_sealed, r.mobile,
-                    a.email, r.verification, r.referral_code, r.updated_at,
-                    r.l3_result
-             FROM registrations r JOIN accounts a ON a.id = r.account_id WHERE r.id = $1",
+                    a.email, r.verification, r.referral_code, r.updated_at, r.l3_result,
+                    s.version AS signed_version, s.digest AS signed_digest, s.signed_at,
+                    s.signer_name
+             FROM registrations r
+             JOIN accounts a ON a.id = r.account_id
+             LEFT JOIN signatures s ON s.id = (
+                 SELECT id FROM signatures WHERE registration_id = r.id
+                 ORDER BY signed_at DESC, id DESC LIMIT 1)
+             WHERE r.id = $1",
         )
         .bind(id)
         .fetch_optional(pool)

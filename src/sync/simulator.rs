@@ -798,7 +798,7 @@ async fn register(
         headers,
         body,
     };
-    serve_v1(&shared, &conn, request, Endpoint::Register).await
+    serve_v1(shared, conn, request, Endpoint::Register).await
 }
 
 async fn status(
@@ -816,7 +816,7 @@ async fn status(
         headers,
         body,
     };
-    serve_v1(&shared, &conn, request, Endpoint::Status(uscc)).await
+    serve_v1(shared, conn, request, Endpoint::Status(uscc)).await
 }
 
 async fn update_contact(
@@ -834,7 +834,7 @@ async fn update_contact(
         headers,
         body,
     };
-    serve_v1(&shared, &conn, request, Endpoint::Contact(uscc)).await
+    serve_v1(shared, conn, request, Endpoint::Contact(uscc)).await
 }
 
 async fn verify_l3(
@@ -851,7 +851,7 @@ async fn verify_l3(
         headers,
         body,
     };
-    serve_v1(&shared, &conn, request, Endpoint::Verify).await
+    serve_v1(shared, conn, request, Endpoint::Verify).await
 }
 
 fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
@@ -892,7 +892,30 @@ impl Rolls {
     }
 }
 
+/// Answers a `/v1` request in a task of its own, so a client that hangs up mid-request (a
+/// killed server) cannot cancel a database call halfway: sqlx would then close the one pooled
+/// connection as possibly inconsistent, and with `sqlite::memory:` the data would go with it.
 async fn serve_v1(
+    shared: Arc<Shared>,
+    conn: ConnHandle,
+    request: Request,
+    endpoint: Endpoint,
+) -> Response {
+    let answering = tokio::spawn(async move { answer_v1(&shared, &conn, request, endpoint).await });
+    match answering.await {
+        Ok(response) => response,
+        Err(join) => {
+            tracing::error!(error = %join, "province-sim: answering task failed");
+            error_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "simulator task failed",
+            )
+        }
+    }
+}
+
+async fn answer_v1(
     shared: &Shared,
     conn: &ConnHandle,
     request: Request,

@@ -15,9 +15,10 @@ use time::OffsetDateTime;
 use crate::domain::uscc::Uscc;
 use crate::id_vault::IdVault;
 use crate::mail::{Mailer, messages};
+use crate::store::agreements::{self, AgreementVersion};
 use crate::store::outbox::{self, Claimed, Outcome};
 use crate::store::registrations::{self, SyncRecord, Verification as Checked};
-use crate::store::{Db, StoreError, agreements};
+use crate::store::{Db, StoreError};
 
 use super::client::{
     AgreementEvidence, ContactOutcome, ContactUpdate, EntityState, L3Outcome, L3Person, L3Request,
@@ -47,11 +48,11 @@ impl Default for WorkerConfig {
     fn default() -> Self {
         WorkerConfig {
             lease: Duration::from_secs(60),
-            batch: 20,
+            batch: 50,
             max_attempts: 12,
             base_delay: Duration::from_secs(2),
             max_delay: Duration::from_secs(600),
-            concurrency: 8,
+            concurrency: 16,
             breaker_threshold: 5,
             breaker_cooldown: Duration::from_secs(30),
         }
@@ -202,39 +203,46 @@ impl<P: Province> Worker<P> {
     /// cool-down), sends them `concurrency` at a time, and records every outcome in one
     /// transaction. Returns how many rows were claimed.
     pub async fn run_once(&self) -> Result<usize, StoreError> {
+        let outcomes = self.claim_and_send().await?;
+        let count = outcomes.len();
+        record(&self.db, self.notifier.as_ref(), &outcomes).await?;
+        Ok(count)
+    }
+
+    /// The sending half of [`run_once`]: the outcomes, not yet recorded (their rows stay leased
+    /// until they are). Empty when nothing was due or the breaker is open.
+    async fn claim_and_send(&self) -> Result<Vec<(Claimed, Outcome)>, StoreError> {
         let (limit, state) = self.lock_breaker().admit(Instant::now(), self.config.batch);
         self.metrics.set_breaker(state);
         if limit == 0 {
-            return Ok(0);
+            return Ok(Vec::new());
         }
         let now = OffsetDateTime::now_utc();
         let lease = time::Duration::try_from(self.config.lease).unwrap_or(time::Duration::MINUTE);
         let claimed = outbox::claim(&self.db, now, lease, limit).await?;
+        if claimed.is_empty() {
+            return Ok(Vec::new());
+        }
+        let current = agreements::current(&self.db).await?;
+        let current = current.as_ref();
         let sent: Vec<(Claimed, Sent)> = stream::iter(claimed)
             .map(|row| async move {
-                let sent = self.send(&row).await;
+                let sent = self.send(&row, current).await;
                 sent.map(|s| (row, s))
             })
             .buffer_unordered(self.config.concurrency.max(1))
             .try_collect()
             .await?;
-        let count = sent.len();
-        let mut outcomes = Vec::with_capacity(count);
-        {
-            let mut breaker = self.lock_breaker();
-            let mut state = self.metrics.breaker();
-            for (row, s) in sent {
-                self.metrics.record(s.outcome.result());
-                state = breaker.record(Instant::now(), s.province_up);
-                outcomes.push((row, s.outcome));
-            }
-            self.metrics.set_breaker(state);
+        let mut outcomes = Vec::with_capacity(sent.len());
+        let mut breaker = self.lock_breaker();
+        let mut state = self.metrics.breaker();
+        for (row, s) in sent {
+            self.metrics.record(s.outcome.result());
+            state = breaker.record(Instant::now(), s.province_up);
+            outcomes.push((row, s.outcome));
         }
-        outbox::finish_all(&self.db, &outcomes).await?;
-        if let Some(notifier) = &self.notifier {
-            notify_rejections(&self.db, notifier).await?;
-        }
-        Ok(count)
+        self.metrics.set_breaker(state);
+        Ok(outcomes)
     }
 
     fn lock_breaker(&self) -> std::sync::MutexGuard<'_, Breaker> {
@@ -244,7 +252,11 @@ impl<P: Province> Worker<P> {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    async fn send(&self, row: &Claimed) -> Result<Sent, StoreError> {
+    async fn send(
+        &self,
+        row: &Claimed,
+        current: Option<&AgreementVersion>,
+    ) -> Result<Sent, StoreError> {
         let Some(record) = registrations::sync_record(&self.db, row.registration_id).await? else {
             return Ok(Sent::answered(Outcome::Dead {
                 error: "registration_missing".to_owned(),
@@ -253,13 +265,26 @@ impl<P: Province> Worker<P> {
         if row.kind == outbox::KIND_UPDATE_CONTACT {
             return Ok(self.send_contact(row, &record).await);
         }
-        let signatures = registrations::signatures(&self.db, row.registration_id).await?;
-        let current = agreements::current(&self.db).await?;
-        let signed = signatures
-            .first()
-            .filter(|s| current.as_ref().is_none_or(|c| c.version == s.version));
+        let signature = match (
+            &record.signed_version,
+            &record.signed_digest,
+            record.signed_at,
+            &record.signer_name,
+        ) {
+            (Some(version), Some(digest), Some(signed_at), Some(signer_name))
+                if current.is_none_or(|c| &c.version == version) =>
+            {
+                Some(AgreementEvidence {
+                    version: version.clone(),
+                    digest: digest.clone(),
+                    signed_at,
+                    signer_name: signer_name.clone(),
+                })
+            }
+            _ => None,
+        };
         let (Some(signature), Ok(id_number), Ok(uscc)) = (
-            signed,
+            signature,
             self.vault.open(&record.legal_rep_id_sealed),
             Uscc::parse(&record.uscc),
         ) else {
@@ -309,12 +334,7 @@ impl<P: Province> Worker<P> {
                 level,
                 at: record.updated_at,
             },
-            agreement: AgreementEvidence {
-                version: signature.version.clone(),
-                digest: signature.digest.clone(),
-                signed_at: signature.signed_at,
-                signer_name: signature.signer_name.clone(),
-            },
+            agreement: signature,
             referral_code: record.referral_code,
         };
         // A previous attempt may have been stored without our hearing the answer: ask first.
@@ -387,19 +407,46 @@ impl<P: Province> Worker<P> {
     }
 
     /// Sends until `shutdown` turns true: straight on while there is work, a short pause when
-    /// the queue is empty, the breaker is open or the database is unavailable. Errors are
+    /// the queue is empty, the breaker is open or the database is unavailable. A batch's answers
+    /// are recorded while the next batch is being sent (its rows stay leased meanwhile, and the
+    /// events after them wait), so the province is never idle waiting for our disk. Errors are
     /// logged, never fatal: the rows stay in the outbox.
     pub async fn run(self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
         const IDLE: Duration = Duration::from_millis(500);
         const AFTER_ERROR: Duration = Duration::from_secs(5);
+        let mut recording: Option<tokio::task::JoinHandle<Result<(), StoreError>>> = None;
         loop {
             if *shutdown.borrow() {
-                return;
+                break;
             }
-            let pause = match self.run_once().await {
-                Ok(0) => IDLE,
-                Ok(_) => continue,
-                Err(err) => {
+            let sent = self.claim_and_send().await;
+            // One recording at a time: the previous batch's finishes before this one starts.
+            let recorded = match recording.take() {
+                Some(handle) => handle.await.unwrap_or_else(|join| {
+                    tracing::error!(error = %join, "recording a batch ended abnormally");
+                    Ok(())
+                }),
+                None => Ok(()),
+            };
+            let pause = match (sent, recorded) {
+                (Ok(outcomes), Ok(())) if outcomes.is_empty() => {
+                    // Refusals found by the reconciliation are told here too.
+                    if let Some(notifier) = &self.notifier
+                        && let Err(err) = notify_rejections(&self.db, notifier).await
+                    {
+                        tracing::warn!(error = %crate::web::error::error_chain(&err), "rejection emails");
+                    }
+                    IDLE
+                }
+                (Ok(outcomes), Ok(())) => {
+                    let db = self.db.clone();
+                    let notifier = self.notifier.clone();
+                    recording = Some(tokio::spawn(async move {
+                        record(&db, notifier.as_ref(), &outcomes).await
+                    }));
+                    continue;
+                }
+                (Err(err), _) | (_, Err(err)) => {
                     tracing::warn!(error = %crate::web::error::error_chain(&err), "outbox worker");
                     AFTER_ERROR
                 }
@@ -408,6 +455,11 @@ impl<P: Province> Worker<P> {
                 () = tokio::time::sleep(pause) => {}
                 _ = shutdown.changed() => {}
             }
+        }
+        if let Some(handle) = recording
+            && let Ok(Err(err)) = handle.await
+        {
+            tracing::warn!(error = %crate::web::error::error_chain(&err), "outbox worker");
         }
     }
 
@@ -424,6 +476,22 @@ impl<P: Province> Worker<P> {
             error: why.to_owned(),
         }
     }
+}
+
+/// Records a batch's outcomes, then tells the owners of any refusals.
+async fn record(
+    db: &Db,
+    notifier: Option<&Notifier>,
+    outcomes: &[(Claimed, Outcome)],
+) -> Result<(), StoreError> {
+    if outcomes.is_empty() {
+        return Ok(());
+    }
+    outbox::finish_all(db, outcomes).await?;
+    if let Some(notifier) = notifier {
+        notify_rejections(db, notifier).await?;
+    }
+    Ok(())
 }
 
 /// Emails the owners of rejected registrations not yet told. A message is marked sent only

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use crate::app::AppState;
-use crate::registration::{self, AmendError, Correction, FieldErrors, Services};
+use crate::registration::{self, AmendError, Correction, FieldErrors};
 use crate::store::registrations::{self, RegistrationView};
 
 use super::error::AppError;
@@ -156,11 +156,7 @@ pub async fn resubmit(
         legal_rep_id_number: form.legal_rep_id_number,
         mobile: form.mobile,
     };
-    let services = Services {
-        db: &state.db,
-        vault: &state.vault,
-        hasher: &state.hasher,
-    };
+    let services = state.services();
     let today = crate::today_in_china();
     match registration::resubmit(&services, reg.id, reg.account_id, &correction, today).await {
         Ok(()) => Ok(Redirect::to("/me?notice=resubmitted").into_response()),

@@ -15,7 +15,7 @@ use utoipa::{OpenApi, ToSchema};
 use crate::app::AppState;
 use crate::domain::entity_kind::EntityKind;
 use crate::domain::person_name;
-use crate::registration::{self, AmendError, Correction, RegistrationInput, Services, SubmitError};
+use crate::registration::{self, AmendError, Correction, RegistrationInput, SubmitError};
 use crate::store::accounts::{self, Account, SessionKind};
 use crate::store::agreements;
 use crate::store::entities::{self, SearchTerm};
@@ -220,11 +220,7 @@ pub async fn create_registration(
         request_review: req.request_review,
         review_note: req.review_note,
     };
-    let services = Services {
-        db: &state.db,
-        vault: &state.vault,
-        hasher: &state.hasher,
-    };
+    let services = state.services();
     match registration::submit(&services, &input, None, crate::today_in_china()).await {
         Ok(created) => {
             let entity_name = input.entity_name.clone();
@@ -379,6 +375,18 @@ async fn own_registration(
     }
 }
 
+/// [`own_registration`] with the request's JSON body.
+async fn owner_request<T: serde::de::DeserializeOwned>(
+    state: &AppState,
+    headers: &HeaderMap,
+    id: &str,
+    body: Result<Json<serde_json::Value>, JsonRejection>,
+) -> Result<(Account, RegistrationView, T), Response> {
+    let (account, reg) = own_registration(state, headers, id).await?;
+    let req = json_object(body).map_err(IntoResponse::into_response)?;
+    Ok((account, reg, req))
+}
+
 /// The state of every step of the caller's own registration.
 #[utoipa::path(get, path = "/api/v1/registrations/{id}", params(("id" = i64, Path)),
     responses((status = 200, body = RegistrationState), (status = 401, body = Problem), (status = 404, body = Problem)),
@@ -462,15 +470,12 @@ pub async fn create_signature(
     Path(id): Path<String>,
     body: Result<Json<serde_json::Value>, JsonRejection>,
 ) -> Response {
-    let (account, reg) = match own_registration(&state, &headers, &id).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
+    let (account, reg, req): (_, _, SignatureRequest) =
+        match owner_request(&state, &headers, &id, body).await {
+            Ok(found) => found,
+            Err(response) => return response,
+        };
     let id = reg.id;
-    let req: SignatureRequest = match json_object(body) {
-        Ok(r) => r,
-        Err(bad) => return bad.into_response(),
-    };
     let signer_name = crate::roster::row::normalize_person_name(&req.signer_name);
     if signer_name.is_empty() || signer_name.chars().count() > 50 {
         let mut errors = BTreeMap::new();
@@ -535,14 +540,11 @@ pub async fn change_contact(
     Path(id): Path<String>,
     body: Result<Json<serde_json::Value>, JsonRejection>,
 ) -> Response {
-    let (account, reg) = match own_registration(&state, &headers, &id).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
-    let req: ContactRequest = match json_object(body) {
-        Ok(r) => r,
-        Err(bad) => return bad.into_response(),
-    };
+    let (account, reg, req): (_, _, ContactRequest) =
+        match owner_request(&state, &headers, &id, body).await {
+            Ok(found) => found,
+            Err(response) => return response,
+        };
     let result = registration::change_mobile(&state.db, reg.id, account.id, &req.mobile).await;
     amended(result, StatusCode::NO_CONTENT, || {
         api_error(StatusCode::NOT_FOUND, "not_found", "没有找到这条登记")
@@ -572,24 +574,17 @@ pub async fn resubmit(
     Path(id): Path<String>,
     body: Result<Json<serde_json::Value>, JsonRejection>,
 ) -> Response {
-    let (account, reg) = match own_registration(&state, &headers, &id).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
-    let req: ResubmitRequest = match json_object(body) {
-        Ok(r) => r,
-        Err(bad) => return bad.into_response(),
-    };
+    let (account, reg, req): (_, _, ResubmitRequest) =
+        match owner_request(&state, &headers, &id, body).await {
+            Ok(found) => found,
+            Err(response) => return response,
+        };
     let correction = Correction {
         legal_rep_name: req.legal_rep_name,
         legal_rep_id_number: req.legal_rep_id_number,
         mobile: req.mobile,
     };
-    let services = Services {
-        db: &state.db,
-        vault: &state.vault,
-        hasher: &state.hasher,
-    };
+    let services = state.services();
     let today = crate::today_in_china();
     let result = registration::resubmit(&services, reg.id, account.id, &correction, today).await;
     amended(result, StatusCode::ACCEPTED, || {

@@ -13,7 +13,7 @@ use crate::domain::entity_kind::EntityKind;
 use crate::domain::person_name;
 use crate::domain::uscc::Uscc;
 use crate::mail::messages;
-use crate::registration::{self, FieldErrors, Mismatch, RegistrationInput, Services, SubmitError};
+use crate::registration::{self, FieldErrors, Mismatch, RegistrationInput, SubmitError};
 use crate::store::agreements::{self, AgreementVersion};
 use crate::store::entities::{self, SearchTerm};
 use crate::store::registrations::{self, SignatureEvidence, TokenOutcome};
@@ -256,11 +256,7 @@ pub async fn submit(
         ip: ip.to_string(),
         user_agent: user_agent(&headers),
     };
-    let services = Services {
-        db: &state.db,
-        vault: &state.vault,
-        hasher: &state.hasher,
-    };
+    let services = state.services();
     match registration::submit(&services, &input, Some(signature), crate::today_in_china()).await {
         Ok(created) => {
             send_confirmation(

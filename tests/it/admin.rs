@@ -65,19 +65,7 @@ async fn account(app: &TestApp, role: Role) -> String {
 
 /// Logs in through the form from a fresh browser: the browser and the answer.
 async fn log_in(app: &TestApp, email: &str) -> (reqwest::Client, reqwest::Response) {
-    let browser = app.new_client();
-    let page = html(browser.get(app.url("/login")).send().await.unwrap()).await;
-    let csrf = attr(&page, "input[name=csrf]", "value").unwrap();
-    let resp = browser
-        .post(app.url("/login"))
-        .form(&[
-            ("csrf", csrf.as_str()),
-            ("email", email),
-            ("password", PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let (browser, _, resp) = crate::registration::login_response(app, email, PASSWORD).await;
     (browser, resp)
 }
 

@@ -83,6 +83,50 @@ async fn concurrent_appends_form_one_unbroken_chain() {
 }
 
 #[tokio::test]
+async fn batches_interleaved_with_single_appends_keep_one_chain() {
+    let (db, _fresh) = open().await;
+    append(&db, 0).await;
+    // More rows than one INSERT carries, so the chain also crosses a chunk boundary.
+    let subjects: Vec<String> = (1..=130).map(|n| format!("registration:{n}")).collect();
+    let entries: Vec<AuditEntry<'_>> = subjects
+        .iter()
+        .map(|subject| AuditEntry {
+            actor: "system",
+            action: "test.batched",
+            subject,
+            detail: serde_json::json!({ "batch": true }),
+        })
+        .collect();
+    let tasks: Vec<_> = (0..3)
+        .map(|task| {
+            let db = db.clone();
+            tokio::spawn(async move { append(&db, 1000 + task).await })
+        })
+        .collect();
+    on_pool!(&db, |pool| {
+        let mut tx = pool.begin_write().await.unwrap();
+        audit::append_all(&mut *tx, &entries, OffsetDateTime::now_utc())
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+    });
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let report = audit::verify(&db).await.unwrap();
+    assert_eq!(report.rows, 134);
+    assert!(report.is_intact(), "{report:?}");
+    let subjects_in_order: Vec<String> = on_pool!(&db, |pool| sqlx::query_scalar(
+        "SELECT subject FROM audit_log WHERE action = 'test.batched' ORDER BY id"
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap());
+    assert_eq!(subjects_in_order, subjects);
+    db.close().await;
+}
+
+#[tokio::test]
 async fn rolled_back_change_leaves_no_audit_row() {
     let (db, _fresh) = open().await;
     append(&db, 1).await;

@@ -3,8 +3,8 @@
 //! with `XYD_TEST_PG_URL` pointing at a server where it may create databases).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
-mod amend;
 mod admin;
+mod amend;
 mod api;
 mod audit;
 mod cli;

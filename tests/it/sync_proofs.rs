@@ -11,7 +11,6 @@
 //! the first proof with more kills and registrations.
 
 use std::fs::OpenOptions;
-use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -19,17 +18,17 @@ use std::time::{Duration, Instant};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use time::OffsetDateTime;
-use tokio::sync::oneshot;
 use xinyidai::config::{DatabaseUrl, ProvinceLink, Secret};
 use xinyidai::demo;
 use xinyidai::id_vault::IdVault;
 use xinyidai::store::{self, Db};
 use xinyidai::sync::metrics::{BreakerState, MetricsSnapshot};
-use xinyidai::sync::simulator::{Faults, FaultsUpdate, SimConfig, SimHandle, SimStats, Simulator};
+use xinyidai::sync::simulator::{Faults, FaultsUpdate, SimConfig, SimStats};
 use xinyidai::sync::worker::WorkerConfig;
 
-use crate::helpers::{TempDir, TestApp, engine_is_postgres, fresh_database};
+use crate::helpers::{TestApp, engine_is_postgres, fresh_database};
 use crate::mailbox::{Mailbox, unique_address};
+use crate::simulator::Sim;
 
 const APP_ID: &str = "lishu-220322";
 const SECRET: &str = "sync-proofs-secret";
@@ -59,65 +58,20 @@ fn seeded_email(n: usize) -> String {
     format!("owner{n}@example.invalid")
 }
 
-/// The simulator over a SQLite file, as `xinyidai province-sim` runs, rather than the in-memory
-/// database of the `Sim` fixture. In memory, the simulator's data lives only as long as its one
-/// pooled connection; when a client goes away in the middle of a request (a killed server),
-/// hyper drops the handler while its query runs, sqlx closes that connection as possibly
-/// inconsistent, and the pool opens a new one: a new, empty database ("no such table:
-/// sim_counters"), every stored registration and count gone.
-struct FileSim {
-    addr: SocketAddr,
-    handle: SimHandle,
-    stop: oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<()>,
-    _dir: TempDir,
-}
-
-impl FileSim {
-    async fn stop(self) {
-        let _ = self.stop.send(());
-        self.task.await.unwrap();
-    }
-}
-
-async fn start_sim(faults: Faults, reject: Vec<(String, String, String)>) -> FileSim {
-    let dir = TempDir::new();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let server = Simulator::build(
-        SimConfig {
-            app_id: APP_ID.to_owned(),
-            secret: SECRET.to_owned(),
-            db_path: dir.path().join("province-sim.db").display().to_string(),
-            seed: 4,
-            reject,
-            faults,
-            ..SimConfig::default()
-        },
-        listener,
-    )
+/// The simulator these proofs talk to (seeded faults, so a failing run can be repeated).
+async fn start_sim(faults: Faults, reject: Vec<(String, String, String)>) -> Sim {
+    Sim::start(SimConfig {
+        app_id: APP_ID.to_owned(),
+        secret: SECRET.to_owned(),
+        seed: 4,
+        reject,
+        faults,
+        ..SimConfig::default()
+    })
     .await
-    .unwrap();
-    let addr = server.local_addr();
-    let handle = server.handle();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        server
-            .run_until(async move {
-                let _ = stopped.await;
-            })
-            .await
-            .unwrap();
-    });
-    FileSim {
-        addr,
-        handle,
-        stop,
-        task,
-        _dir: dir,
-    }
 }
 
-fn link(sim: &FileSim, timeout: Duration) -> ProvinceLink {
+fn link(sim: &Sim, timeout: Duration) -> ProvinceLink {
     ProvinceLink {
         base_url: format!("http://{}", sim.addr),
         app_id: APP_ID.to_owned(),
@@ -209,8 +163,19 @@ fn print_metrics(m: &MetricsSnapshot) {
 // ---------------------------------------------------------------------------------------------
 // (a) kill -9 at random moments
 
+/// A running server process, killed when dropped, so a failing assertion leaves no orphan
+/// process behind.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// The real binary serving over `url`, its worker sending to `sim`, output appended to `log`.
-fn serve(url: &str, data_key: &str, sim: &FileSim, dir: &Path, log: &Path) -> Child {
+fn serve(url: &str, data_key: &str, sim: &Sim, dir: &Path, log: &Path) -> Server {
     let log = OpenOptions::new()
         .create(true)
         .append(true)
@@ -240,6 +205,7 @@ fn serve(url: &str, data_key: &str, sim: &FileSim, dir: &Path, log: &Path) -> Ch
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
+        .map(Server)
         .unwrap()
 }
 
@@ -251,7 +217,7 @@ fn log_tail(log: &Path) -> String {
 
 /// SIGKILL (`Child::kill` sends it on Unix) and reap. The server must still have been running:
 /// one that died by itself would make the drill prove nothing.
-fn kill_9(child: &mut Child, log: &Path) {
+fn kill_9(Server(child): &mut Server, log: &Path) {
     if let Some(status) = child.try_wait().unwrap() {
         panic!(
             "the server exited by itself ({status}) before the kill:\n{}",

@@ -37,8 +37,9 @@ pub struct WorkerConfig {
     pub max_delay: Duration,
     /// Rows sent at the same time within a batch.
     pub concurrency: usize,
-    /// Consecutive failures of the province itself (timeouts, 5xx, 429, no connection) that
-    /// open the circuit breaker.
+    /// Failures of the province itself (timeouts, 5xx, 429, no connection) that open the
+    /// circuit breaker when they are also most (80 %) of its last 20 calls: a province that is
+    /// down, not one that fails now and then.
     pub breaker_threshold: u32,
     /// How long the breaker stays open before one probe is let through.
     pub breaker_cooldown: Duration,
@@ -72,25 +73,34 @@ pub fn backoff(config: &WorkerConfig, attempts: i64, retry_after: Option<Duratio
     retry_after.map_or(delay, |ra| delay.max(ra.min(config.max_delay)))
 }
 
-/// The circuit breaker: after `threshold` consecutive failures of the province itself the
+/// The circuit breaker: when at least `threshold` of the province's last [`Breaker::WINDOW`]
+/// answers were failures of the province itself, and they were at least 80 % of them, the
 /// worker stops claiming rows for `cooldown` (so rows keep their attempts and the province is
 /// left alone), then lets one row through as a probe; its answer closes or reopens the breaker.
-/// A rejection or any other answer counts as the province being up.
+/// A share rather than a run of failures, so that a province failing a third of the calls at
+/// random, which still accepts the rest, is not mistaken for one that is down. A rejection or
+/// any other answer counts as the province being up.
 #[derive(Debug)]
 pub struct Breaker {
-    threshold: u32,
+    threshold: usize,
     cooldown: Duration,
-    failures: u32,
+    /// The last answers, newest at the back: `true` when the province failed.
+    recent: std::collections::VecDeque<bool>,
     open_until: Option<std::time::Instant>,
     probing: bool,
 }
 
 impl Breaker {
+    /// How many recent answers the breaker weighs.
+    pub const WINDOW: usize = 20;
+
     pub fn new(threshold: u32, cooldown: Duration) -> Breaker {
         Breaker {
-            threshold: threshold.max(1),
+            threshold: usize::try_from(threshold)
+                .unwrap_or(Self::WINDOW)
+                .clamp(1, Self::WINDOW),
             cooldown,
-            failures: 0,
+            recent: std::collections::VecDeque::with_capacity(Self::WINDOW),
             open_until: None,
             probing: false,
         }
@@ -111,15 +121,25 @@ impl Breaker {
 
     /// Feeds one result in (`true`: the province answered). Returns the new state.
     pub fn record(&mut self, now: std::time::Instant, province_up: bool) -> BreakerState {
-        if province_up {
-            self.failures = 0;
-            self.open_until = None;
+        if self.probing {
             self.probing = false;
-            return BreakerState::Closed;
+            if province_up {
+                self.open_until = None;
+                self.recent.clear();
+                return BreakerState::Closed;
+            }
+            self.open_until = Some(now + self.cooldown);
+            return BreakerState::Open;
         }
-        self.failures = self.failures.saturating_add(1);
-        if self.probing || self.failures >= self.threshold {
-            self.probing = false;
+        if self.recent.len() == Self::WINDOW {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(!province_up);
+        let failed = self.recent.iter().filter(|f| **f).count();
+        if self.open_until.is_none()
+            && failed >= self.threshold
+            && failed * 5 >= self.recent.len() * 4
+        {
             self.open_until = Some(now + self.cooldown);
         }
         match self.open_until {
@@ -529,14 +549,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_breaker_opens_after_the_threshold_and_a_probe_decides() {
+    fn the_breaker_opens_when_the_province_is_down_and_a_probe_decides() {
         let t0 = Instant::now();
         let mut b = Breaker::new(3, Duration::from_secs(10));
         assert_eq!(b.admit(t0, 20), (20, BreakerState::Closed));
-        assert_eq!(b.record(t0, false), BreakerState::Closed);
-        assert_eq!(b.record(t0, false), BreakerState::Closed);
-        // An answer in between resets the count.
-        assert_eq!(b.record(t0, true), BreakerState::Closed);
         assert_eq!(b.record(t0, false), BreakerState::Closed);
         assert_eq!(b.record(t0, false), BreakerState::Closed);
         assert_eq!(b.record(t0, false), BreakerState::Open);
@@ -550,11 +566,32 @@ mod tests {
         assert_eq!(b.admit(t1, 20), (1, BreakerState::HalfOpen));
         assert_eq!(b.record(t1, false), BreakerState::Open);
         assert_eq!(b.admit(t1 + Duration::from_secs(5), 20).0, 0);
-        // A successful probe closes it and the full batch flows again.
+        // A successful probe closes it, forgets the failures, and the full batch flows again.
         let t2 = t1 + Duration::from_secs(10);
         assert_eq!(b.admit(t2, 20), (1, BreakerState::HalfOpen));
         assert_eq!(b.record(t2, true), BreakerState::Closed);
         assert_eq!(b.admit(t2, 20), (20, BreakerState::Closed));
+        assert_eq!(b.record(t2, false), BreakerState::Closed);
+    }
+
+    #[test]
+    fn a_province_failing_now_and_then_is_not_cut_off() {
+        let now = Instant::now();
+        let mut b = Breaker::new(5, Duration::from_secs(30));
+        // Half the calls fail, in runs of five: the other half are accepted.
+        let pattern = [
+            true, true, true, true, true, false, false, false, false, false,
+        ];
+        for round in 0..100 {
+            for up in pattern {
+                assert_eq!(b.record(now, up), BreakerState::Closed, "round {round}");
+            }
+        }
+        // When nearly everything fails, it opens.
+        let opened = (0..Breaker::WINDOW)
+            .map(|_| b.record(now, false))
+            .position(|s| s == BreakerState::Open);
+        assert!(opened.is_some_and(|n| n < Breaker::WINDOW), "{opened:?}");
     }
 
     #[test]

@@ -66,8 +66,10 @@ pub struct Claimed {
     pub id: i64,
     pub registration_id: i64,
     pub kind: String,
-    /// Attempts including this one.
+    /// Attempts including this one (claims, answered or not).
     pub attempts: i64,
+    /// Sends that failed before this one (what the retry budget counts).
+    pub failures: i64,
 }
 
 /// Leases up to `limit` due rows for `lease`. A crashed worker's rows come back when the lease
@@ -93,7 +95,7 @@ pub async fn claim(
         format!(
             "UPDATE outbox SET lease_until = $2, attempts = attempts + 1, updated_at = $1
              WHERE id IN ({DUE}{lock})
-             RETURNING id, registration_id, kind, attempts"
+             RETURNING id, registration_id, kind, attempts, failures"
         )
     };
     let mut rows: Vec<Claimed> = match db {
@@ -265,13 +267,14 @@ pub async fn finish_all(db: &Db, outcomes: &[(Claimed, Outcome)]) -> Result<(), 
             };
             sqlx::query(
                 "UPDATE outbox SET state = $1, next_attempt_at = $2, last_error = $3,
-                     lease_until = NULL, updated_at = $4
-                 WHERE id = $5",
+                     lease_until = NULL, updated_at = $4, failures = failures + $5
+                 WHERE id = $6",
             )
             .bind(state)
             .bind(next)
             .bind(error)
             .bind(now)
+            .bind(i64::from(matches!(outcome, Outcome::Retry { .. })))
             .bind(row.id)
             .execute(&mut *tx)
             .await

@@ -149,7 +149,7 @@ pub async fn repair(
     // The outbox row's new state, with attempts and due time reset for a resend.
     let outbox_sql = match repair {
         Repair::Requeue => {
-            "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = $1,
+            "UPDATE outbox SET state = 'pending', attempts = 0, failures = 0, next_attempt_at = $1,
                  lease_until = NULL, last_error = NULL, updated_at = $1
              WHERE id = $2 AND state = $3 AND attempts = $4
                AND (lease_until IS NULL OR lease_until < $1)"

@@ -724,7 +724,7 @@ pub async fn resubmit(db: &Db, id: i64, account_id: i64, fix: &Fix) -> Result<bo
         .rows_affected();
         if changed == 1 {
             sqlx::query(
-                "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = $1,
+                "UPDATE outbox SET state = 'pending', attempts = 0, failures = 0, next_attempt_at = $1,
                      lease_until = NULL, last_error = NULL, updated_at = $1
                  WHERE registration_id = $2 AND kind = 'register'",
             )

@@ -181,7 +181,7 @@ pub async fn retry_dead(
         db,
         outbox_id,
         account_id,
-        "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = $1,
+        "UPDATE outbox SET state = 'pending', attempts = 0, failures = 0, next_attempt_at = $1,
              lease_until = NULL, updated_at = $1
          WHERE id = $2 AND state = 'dead'
          RETURNING registration_id, kind",

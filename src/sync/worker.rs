@@ -31,7 +31,8 @@ pub struct WorkerConfig {
     /// How long a claimed row is ours; a crashed worker's rows come back after it.
     pub lease: Duration,
     pub batch: i64,
-    /// Attempts before a row goes to the dead-letter list.
+    /// Failed sends before a row goes to the dead-letter list (claims that a crash cut short
+    /// do not count).
     pub max_attempts: i64,
     pub base_delay: Duration,
     pub max_delay: Duration,
@@ -60,7 +61,7 @@ impl Default for WorkerConfig {
     }
 }
 
-/// Delay before attempt `attempts + 1`: `base · 2^(attempts-1)`, capped, ±20 % jitter, and never
+/// Delay after the `attempts`-th failure: `base · 2^(attempts-1)`, capped, ±20 % jitter, and never
 /// sooner than the province's `Retry-After`.
 pub fn backoff(config: &WorkerConfig, attempts: i64, retry_after: Option<Duration>) -> Duration {
     let exp = u32::try_from(attempts.saturating_sub(1).clamp(0, 20)).unwrap_or(20);
@@ -484,12 +485,14 @@ impl<P: Province> Worker<P> {
     }
 
     fn retry(&self, row: &Claimed, retry_after: Option<Duration>, why: &str) -> Outcome {
-        if row.attempts >= self.config.max_attempts {
+        // This failure included.
+        let failures = row.failures.saturating_add(1);
+        if failures >= self.config.max_attempts {
             return Outcome::Dead {
-                error: format!("{why}: gave up after {} attempts", row.attempts),
+                error: format!("{why}: gave up after {failures} failed attempts"),
             };
         }
-        let delay = backoff(&self.config, row.attempts, retry_after);
+        let delay = backoff(&self.config, failures, retry_after);
         Outcome::Retry {
             at: OffsetDateTime::now_utc()
                 + time::Duration::try_from(delay).unwrap_or(time::Duration::MINUTE),

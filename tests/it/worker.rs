@@ -165,3 +165,37 @@ async fn the_worker_runs_beside_the_server_when_the_province_is_configured() {
     app.stop().await;
     sim.stop().await;
 }
+
+#[tokio::test]
+async fn claims_cut_short_by_crashes_do_not_use_up_the_retry_budget() {
+    let app = TestApp::spawn().await;
+    let id = crate::outbox::queued(&app).await;
+    // Fifteen servers claimed the row and died before hearing anything (a lease of zero
+    // expires at once), more claims than the retry budget allows failures.
+    for _ in 0..15 {
+        let claimed = store::outbox::claim(
+            &app.db,
+            time::OffsetDateTime::now_utc(),
+            time::Duration::ZERO,
+            10,
+        )
+        .await
+        .unwrap();
+        assert_eq!(claimed.len(), 1);
+    }
+    let sim = sim(Vec::new()).await;
+    sim.handle
+        .update_faults(FaultsUpdate {
+            error_rate: Some(1.0),
+            ..FaultsUpdate::default()
+        })
+        .unwrap();
+    let worker = worker(&app, &sim);
+    assert_eq!(worker.run_once().await.unwrap(), 1);
+    // One real failure: retried, not given up.
+    let row = &store::outbox::all(&app.db).await.unwrap()[0];
+    assert_eq!((row.state.as_str(), row.attempts), ("pending", 16));
+    assert_eq!(sync_state(&app, id).await.0, "pending");
+    sim.stop().await;
+    app.stop().await;
+}

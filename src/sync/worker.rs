@@ -26,6 +26,9 @@ use super::client::{
 };
 use super::metrics::{BreakerState, SyncMetrics};
 
+/// Lanes of the running worker (see [`Worker::run`]).
+pub const LANES: usize = 4;
+
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
     /// How long a claimed row is ours; a crashed worker's rows come back after it.
@@ -113,11 +116,18 @@ impl Breaker {
         match self.open_until {
             None => (batch, BreakerState::Closed),
             Some(until) if now < until => (0, BreakerState::Open),
+            // One probe at a time, whichever lane asks first.
+            Some(_) if self.probing => (0, BreakerState::HalfOpen),
             Some(_) => {
                 self.probing = true;
                 (1, BreakerState::HalfOpen)
             }
         }
+    }
+
+    /// The probe found nothing to send: the next [`admit`](Self::admit) may probe again.
+    pub fn release_probe(&mut self) {
+        self.probing = false;
     }
 
     /// Feeds one result in (`true`: the province answered). Returns the new state.
@@ -224,7 +234,9 @@ impl<P: Province> Worker<P> {
     /// cool-down), sends them `concurrency` at a time, and records every outcome in one
     /// transaction. Returns how many rows were claimed.
     pub async fn run_once(&self) -> Result<usize, StoreError> {
-        let outcomes = self.claim_and_send().await?;
+        let outcomes = self
+            .claim_and_send(self.config.batch, self.config.concurrency)
+            .await?;
         let count = outcomes.len();
         record(&self.db, self.notifier.as_ref(), &outcomes).await?;
         Ok(count)
@@ -232,18 +244,28 @@ impl<P: Province> Worker<P> {
 
     /// The sending half of [`run_once`]: the outcomes, not yet recorded (their rows stay leased
     /// until they are). Empty when nothing was due or the breaker is open.
-    async fn claim_and_send(&self) -> Result<Vec<(Claimed, Outcome)>, StoreError> {
-        let (limit, state) = self.lock_breaker().admit(Instant::now(), self.config.batch);
+    async fn claim_and_send(
+        &self,
+        batch: i64,
+        concurrency: usize,
+    ) -> Result<Vec<(Claimed, Outcome)>, StoreError> {
+        let (limit, state) = self.lock_breaker().admit(Instant::now(), batch);
         self.metrics.set_breaker(state);
         if limit == 0 {
             return Ok(Vec::new());
         }
         let now = OffsetDateTime::now_utc();
         let lease = time::Duration::try_from(self.config.lease).unwrap_or(time::Duration::MINUTE);
-        let claimed = outbox::claim(&self.db, now, lease, limit).await?;
-        if claimed.is_empty() {
-            return Ok(Vec::new());
-        }
+        let claimed = outbox::claim(&self.db, now, lease, limit).await;
+        let claimed = match claimed {
+            Ok(rows) if !rows.is_empty() => rows,
+            other => {
+                if state == BreakerState::HalfOpen {
+                    self.lock_breaker().release_probe();
+                }
+                return other.map(|_| Vec::new());
+            }
+        };
         let current = agreements::current(&self.db).await?;
         let current = current.as_ref();
         let sent: Vec<(Claimed, Sent)> = stream::iter(claimed)
@@ -251,7 +273,7 @@ impl<P: Province> Worker<P> {
                 let sent = self.send(&row, current).await;
                 sent.map(|s| (row, s))
             })
-            .buffer_unordered(self.config.concurrency.max(1))
+            .buffer_unordered(concurrency.max(1))
             .try_collect()
             .await?;
         let mut outcomes = Vec::with_capacity(sent.len());
@@ -427,48 +449,68 @@ impl<P: Province> Worker<P> {
         }
     }
 
-    /// Sends until `shutdown` turns true: straight on while there is work, a short pause when
-    /// the queue is empty, the breaker is open or the database is unavailable. A batch's answers
-    /// are recorded while the next batch is being sent (its rows stay leased meanwhile, and the
-    /// events after them wait), so the province is never idle waiting for our disk. Errors are
-    /// logged, never fatal: the rows stay in the outbox.
-    pub async fn run(self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    /// Sends until `shutdown` turns true, in [`LANES`] lanes that each claim, send and record
+    /// their own batches (the batch and the concurrency shared out between them): a call held
+    /// until its timeout stalls one lane, not every row, and one lane records while the others
+    /// send. Each lane goes straight on while there is work and pauses briefly when the queue is
+    /// empty, the breaker is open or the database is unavailable. Errors are logged, never
+    /// fatal: the rows stay in the outbox.
+    pub async fn run(self, shutdown: tokio::sync::watch::Receiver<bool>)
+    where
+        P: 'static,
+    {
+        let lanes = LANES.min(self.config.concurrency.max(1));
+        let lane_count = i64::try_from(lanes).unwrap_or(1);
+        let batch = (self.config.batch / lane_count).max(1);
+        let concurrency = (self.config.concurrency / lanes).max(1);
+        let worker = Arc::new(self);
+        let running: Vec<_> = (0..lanes)
+            .map(|lane| {
+                let worker = Arc::clone(&worker);
+                let shutdown = shutdown.clone();
+                tokio::spawn(async move { worker.lane(lane, batch, concurrency, shutdown).await })
+            })
+            .collect();
+        for handle in running {
+            if let Err(err) = handle.await {
+                tracing::error!(error = %err, "an outbox lane ended abnormally");
+            }
+        }
+    }
+
+    async fn lane(
+        &self,
+        lane: usize,
+        batch: i64,
+        concurrency: usize,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+    ) {
         const IDLE: Duration = Duration::from_millis(500);
         const AFTER_ERROR: Duration = Duration::from_secs(5);
-        let mut recording: Option<tokio::task::JoinHandle<Result<(), StoreError>>> = None;
+        // Only the first lane emails, so two lanes never tell an owner the same thing twice.
+        let notifier = self.notifier.as_ref().filter(|_| lane == 0);
         loop {
             if *shutdown.borrow() {
-                break;
+                return;
             }
-            let sent = self.claim_and_send().await;
-            // One recording at a time: the previous batch's finishes before this one starts.
-            let recorded = match recording.take() {
-                Some(handle) => handle.await.unwrap_or_else(|join| {
-                    tracing::error!(error = %join, "recording a batch ended abnormally");
-                    Ok(())
-                }),
-                None => Ok(()),
-            };
-            let pause = match (sent, recorded) {
-                (Ok(outcomes), Ok(())) if outcomes.is_empty() => {
+            let done = match self.claim_and_send(batch, concurrency).await {
+                Ok(outcomes) if outcomes.is_empty() => {
                     // Refusals found by the reconciliation are told here too.
-                    if let Some(notifier) = &self.notifier
-                        && let Err(err) = notify_rejections(&self.db, notifier).await
-                    {
-                        tracing::warn!(error = %crate::web::error::error_chain(&err), "rejection emails");
+                    match notifier {
+                        Some(notifier) => notify_rejections(&self.db, notifier).await.map(|()| 0),
+                        None => Ok(0),
                     }
-                    IDLE
                 }
-                (Ok(outcomes), Ok(())) => {
-                    let db = self.db.clone();
-                    let notifier = self.notifier.clone();
-                    recording = Some(tokio::spawn(async move {
-                        record(&db, notifier.as_ref(), &outcomes).await
-                    }));
-                    continue;
-                }
-                (Err(err), _) | (_, Err(err)) => {
-                    tracing::warn!(error = %crate::web::error::error_chain(&err), "outbox worker");
+                Ok(outcomes) => record(&self.db, notifier, &outcomes)
+                    .await
+                    .map(|()| outcomes.len()),
+                Err(err) => Err(err),
+            };
+            let pause = match done {
+                Ok(0) => IDLE,
+                Ok(_) => continue,
+                Err(err) => {
+                    tracing::warn!(error = %crate::web::error::error_chain(&err), lane, "outbox worker");
                     AFTER_ERROR
                 }
             };
@@ -476,11 +518,6 @@ impl<P: Province> Worker<P> {
                 () = tokio::time::sleep(pause) => {}
                 _ = shutdown.changed() => {}
             }
-        }
-        if let Some(handle) = recording
-            && let Ok(Err(err)) = handle.await
-        {
-            tracing::warn!(error = %crate::web::error::error_chain(&err), "outbox worker");
         }
     }
 
@@ -564,9 +601,13 @@ mod tests {
             b.admit(t0 + Duration::from_secs(9), 20),
             (0, BreakerState::Open)
         );
-        // Then one probe; its failure reopens at once for another cool-down.
+        // Then one probe, for one lane only; a probe that found nothing to send is given back.
         let t1 = t0 + Duration::from_secs(10);
         assert_eq!(b.admit(t1, 20), (1, BreakerState::HalfOpen));
+        assert_eq!(b.admit(t1, 20), (0, BreakerState::HalfOpen));
+        b.release_probe();
+        assert_eq!(b.admit(t1, 20), (1, BreakerState::HalfOpen));
+        // Its failure reopens at once for another cool-down.
         assert_eq!(b.record(t1, false), BreakerState::Open);
         assert_eq!(b.admit(t1 + Duration::from_secs(5), 20).0, 0);
         // A successful probe closes it, forgets the failures, and the full batch flows again.

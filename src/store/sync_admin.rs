@@ -9,6 +9,7 @@ use time::OffsetDateTime;
 use crate::on_pool;
 
 use super::audit::{self, AuditEntry};
+use super::reconciliations::Run;
 use super::{Context, Db, StoreError, WritePool};
 
 /// Outbox rows of one kind in one state.
@@ -103,24 +104,13 @@ pub async fn dead_letters(db: &Db, limit: i64) -> Result<Vec<DeadLetter>, StoreE
     }))
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct ReconciliationRun {
-    pub id: i64,
-    pub started_at: OffsetDateTime,
-    pub finished_at: Option<OffsetDateTime>,
-    pub checked: i64,
-    pub repaired: i64,
-    pub flagged: i64,
-    pub error: Option<String>,
-}
-
 /// The latest `limit` reconciliation runs, newest first.
 pub async fn recent_reconciliations(
     db: &Db,
     limit: i64,
-) -> Result<Vec<ReconciliationRun>, StoreError> {
+) -> Result<Vec<Run>, StoreError> {
     Ok(on_pool!(db, |pool| {
-        sqlx::query_as::<_, ReconciliationRun>(
+        sqlx::query_as::<_, Run>(
             "SELECT id, started_at, finished_at, checked, repaired, flagged, error
              FROM sync_reconciliations ORDER BY id DESC LIMIT $1",
         )

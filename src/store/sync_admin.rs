@@ -105,10 +105,7 @@ pub async fn dead_letters(db: &Db, limit: i64) -> Result<Vec<DeadLetter>, StoreE
 }
 
 /// The latest `limit` reconciliation runs, newest first.
-pub async fn recent_reconciliations(
-    db: &Db,
-    limit: i64,
-) -> Result<Vec<Run>, StoreError> {
+pub async fn recent_reconciliations(db: &Db, limit: i64) -> Result<Vec<Run>, StoreError> {
     Ok(on_pool!(db, |pool| {
         sqlx::query_as::<_, Run>(
             "SELECT id, started_at, finished_at, checked, repaired, flagged, error

@@ -131,6 +131,45 @@ pub struct Discrepancy {
     pub created_at: OffsetDateTime,
 }
 
+/// Marks an unresolved discrepancy resolved, with an audit row, in one transaction. `false`
+/// when there is no such unresolved discrepancy (nothing is written).
+pub async fn resolve_discrepancy(db: &Db, id: i64, account_id: i64) -> Result<bool, StoreError> {
+    let now = OffsetDateTime::now_utc();
+    Ok(on_pool!(db, |pool| {
+        let mut tx = pool
+            .begin_write()
+            .await
+            .context("starting to resolve a discrepancy")?;
+        let registration: Option<i64> = sqlx::query_scalar(
+            "UPDATE sync_discrepancies SET resolved_at = $1
+             WHERE id = $2 AND resolved_at IS NULL
+             RETURNING registration_id",
+        )
+        .bind(now)
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await
+        .context("resolving a discrepancy")?;
+        if let Some(registration_id) = registration {
+            audit::append(
+                &mut *tx,
+                &AuditEntry {
+                    actor: &format!("account:{account_id}"),
+                    action: "sync.discrepancy_resolved",
+                    subject: &format!("registration:{registration_id}"),
+                    detail: serde_json::json!({ "discrepancy": id }),
+                },
+                now,
+            )
+            .await?;
+            tx.commit()
+                .await
+                .context("committing a resolved discrepancy")?;
+        }
+        registration.is_some()
+    }))
+}
+
 /// Up to `limit` discrepancies nobody has resolved yet, newest first.
 pub async fn open_discrepancies(db: &Db, limit: i64) -> Result<Vec<Discrepancy>, StoreError> {
     Ok(on_pool!(db, |pool| {

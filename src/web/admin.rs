@@ -112,6 +112,7 @@ pub struct RunView {
 }
 
 pub struct DiscrepancyView {
+    pub id: i64,
     pub run_id: i64,
     pub uscc: String,
     pub entity_name: String,
@@ -211,6 +212,7 @@ async fn sync_page_for(
         .await?
         .into_iter()
         .map(|d| DiscrepancyView {
+            id: d.id,
             run_id: d.run_id,
             uscc: d.uscc,
             entity_name: d.entity_name,
@@ -350,6 +352,9 @@ pub async fn sync_page(
         (Some("discarded"), Some(id)) => {
             Some(format!("已丢弃第 {id} 条，丢弃原因已记入审计日志。"))
         }
+        (Some("resolved"), Some(id)) => {
+            Some(format!("已将第 {id} 条差异标记为已处理，记入审计日志。"))
+        }
         _ => None,
     };
     sync_page_for(&state, &admin, notice, None).await
@@ -426,6 +431,26 @@ pub async fn discard(
         DeadLetterAction::Done => Ok(done(id, "discarded")),
         other => not_dead(&state, &admin, id, other).await,
     }
+}
+
+/// Marks a discrepancy the reconciliation flagged as dealt with (after someone checked both
+/// sides); it leaves the list, and the audit log says who and when.
+pub async fn resolve(
+    admin: Admin,
+    State(state): State<AppState>,
+    FormInput(form): FormInput<RetryForm>,
+) -> Result<Response, AppError> {
+    admin.visitor.check_csrf(&form.csrf)?;
+    let resolved = match parse_id(&form.id) {
+        Some(id) => sync_admin::resolve_discrepancy(&state.db, id, admin.account_id).await?,
+        None => false,
+    };
+    if let (true, Some(id)) = (resolved, parse_id(&form.id)) {
+        return Ok(done(id, "resolved"));
+    }
+    let notice = "找不到这条未解决的差异（可能已被他人处理）；没有做任何修改。".to_owned();
+    let page = sync_page_for(&state, &admin, Some(notice), None).await?;
+    Ok((StatusCode::CONFLICT, page).into_response())
 }
 
 /// Post/redirect/get: the confirmation is shown by the page the browser then loads.

@@ -65,6 +65,7 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/sync", get(admin::sync_page))
         .route("/admin/sync/retry", post(admin::retry))
         .route("/admin/sync/discard", post(admin::discard))
+        .route("/admin/sync/resolve", post(admin::resolve))
         .route("/metrics", get(metrics::metrics))
         .route("/api/openapi.json", get(api::openapi))
         .route("/api/v1/registrations", post(api::create_registration))

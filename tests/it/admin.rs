@@ -663,7 +663,7 @@ async fn metrics_require_the_token_when_one_is_set() {
 }
 
 #[tokio::test]
-async fn the_last_ten_reconciliations_and_open_discrepancies_are_shown() {
+async fn reconciliations_and_open_discrepancies_are_shown_and_resolved_by_hand() {
     let app = TestApp::spawn().await;
     let registration = crate::outbox::queued(&app).await;
     let reg = store::registrations::by_id(&app.db, registration)
@@ -709,7 +709,28 @@ async fn the_last_ten_reconciliations_and_open_discrepancies_are_shown() {
     assert_eq!(open.len(), 1, "{open:?}");
     assert!(open[0].contains(&reg.uscc) && open[0].contains(&reg.entity_name));
     assert!(open[0].contains("待人工核对"));
-    // Read-only: no form touches them.
-    assert!(texts(&page, "#discrepancies form").is_empty());
+    // After checking both sides by hand, an admin takes it off the list; the audit log says so.
+    let id = attr(&page, "#discrepancies form input[name=id]", "value").unwrap();
+    let csrf = attr(&page, "#discrepancies form input[name=csrf]", "value").unwrap();
+    let resolve = |csrf: String| {
+        browser
+            .post(app.url("/admin/sync/resolve"))
+            .form(&[("csrf", csrf), ("id", id.clone())])
+            .send()
+    };
+    let resp = resolve(csrf.clone()).await.unwrap();
+    assert_eq!(resp.status(), 303);
+    let location = resp.headers()["location"].to_str().unwrap().to_owned();
+    assert_eq!(location, format!("/admin/sync?done=resolved&id={id}"));
+    let page = html(browser.get(app.url(&location)).send().await.unwrap()).await;
+    assert!(text(&page, "#notice").contains("已处理"));
+    assert!(texts(&page, "#discrepancies .discrepancy").is_empty());
+    let audited = audit_rows(&app, "sync.discrepancy_resolved").await;
+    assert_eq!(audited.len(), 1);
+    assert_eq!(audited[0].1, format!("registration:{registration}"));
+    // Twice, or without the token: nothing more happens.
+    assert_eq!(resolve(csrf).await.unwrap().status(), 409);
+    assert_eq!(resolve("x".to_owned()).await.unwrap().status(), 403);
+    assert_eq!(audit_rows(&app, "sync.discrepancy_resolved").await.len(), 1);
     app.stop().await;
 }

@@ -86,6 +86,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/agreements/current", get(api::current_agreement))
         .route("/api/v1/entities", get(api::search_entities))
         .fallback(error::not_found)
+        .layer(axum::middleware::map_response(no_store_by_default))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             session::visitor,
@@ -102,4 +103,14 @@ pub fn router(state: AppState) -> Router {
             }),
         )
         .with_state(state)
+}
+
+/// Pages and API answers carry personal data (an owner's registration, the admin's lists): no
+/// browser or proxy cache may keep them unless the handler says otherwise (the stylesheet does).
+async fn no_store_by_default(mut response: axum::response::Response) -> axum::response::Response {
+    response
+        .headers_mut()
+        .entry(axum::http::header::CACHE_CONTROL)
+        .or_insert(axum::http::HeaderValue::from_static("no-store"));
+    response
 }

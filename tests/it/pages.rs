@@ -174,3 +174,22 @@ async fn an_empty_search_shows_the_form_only() {
     assert_eq!(attr(&doc, "#q", "value").as_deref(), Some(""));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn pages_and_api_answers_are_not_cached_but_the_stylesheet_is() {
+    let app = TestApp::spawn().await;
+    for path in ["/", "/register", "/login", "/me", "/api/v1/entities?q=1"] {
+        let resp = app.get(path).await;
+        assert_eq!(
+            resp.headers()["cache-control"].to_str().unwrap(),
+            "no-store",
+            "{path}"
+        );
+    }
+    let css = app.get("/static/app.css").await;
+    assert_eq!(
+        css.headers()["cache-control"].to_str().unwrap(),
+        "public, max-age=3600"
+    );
+    app.stop().await;
+}

@@ -93,9 +93,32 @@ pub struct LoginPage {
     csrf: String,
     email: String,
     error: Option<&'static str>,
+    /// Where to go after logging in (already checked by [`local_path`]); empty: the default.
+    next: String,
 }
 
-pub async fn login_form(Extension(visitor): Extension<Visitor>) -> Response {
+/// A path on this site to return to after login: starts with one `/` and holds only plain path
+/// characters, so it can neither leave the site (`//host`, `/\host`) nor smuggle anything in.
+fn local_path(next: &str) -> Option<&str> {
+    let ok = next.len() <= 200
+        && next.starts_with('/')
+        && !next.starts_with("//")
+        && next
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/-_.~".contains(&b));
+    ok.then_some(next)
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct LoginParams {
+    #[serde(default)]
+    next: String,
+}
+
+pub async fn login_form(
+    Extension(visitor): Extension<Visitor>,
+    Query(params): Query<LoginParams>,
+) -> Response {
     if let Some(account) = &visitor.account {
         return Redirect::to(super::admin::home_for(account).unwrap_or("/me")).into_response();
     }
@@ -103,6 +126,7 @@ pub async fn login_form(Extension(visitor): Extension<Visitor>) -> Response {
         csrf: visitor.csrf,
         email: String::new(),
         error: None,
+        next: local_path(&params.next).unwrap_or_default().to_owned(),
     }
     .into_response()
 }
@@ -115,6 +139,8 @@ pub struct LoginForm {
     email: String,
     #[serde(default)]
     password: String,
+    #[serde(default)]
+    next: String,
 }
 
 pub async fn login(
@@ -131,6 +157,7 @@ pub async fn login(
                 csrf: visitor.csrf.clone(),
                 email: form.email.chars().take(254).collect(),
                 error: Some(error),
+                next: local_path(&form.next).unwrap_or_default().to_owned(),
             },
         )
             .into_response())
@@ -151,13 +178,16 @@ pub async fn login(
     if let Some(old) = &visitor.session_token {
         accounts::end_session(&state.db, old).await?;
     }
-    // Admins go to their own pages; an owner must sign a newer agreement before anything else.
-    let target = if let Some(home) = super::admin::home_for(&account) {
-        home
-    } else if needs_signature(&state, account.id).await? {
+    // An owner must sign a newer agreement before anything else; otherwise back to the page
+    // that asked for the login, or the account's home.
+    let target = if super::admin::home_for(&account).is_none()
+        && needs_signature(&state, account.id).await?
+    {
         "/me/agreement"
+    } else if let Some(next) = local_path(&form.next) {
+        next
     } else {
-        "/me"
+        super::admin::home_for(&account).unwrap_or("/me")
     };
     start_session(&state, account.id, target).await
 }
@@ -706,4 +736,29 @@ pub async fn reset(
             }
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::local_path;
+
+    #[test]
+    fn only_plain_paths_on_this_site_are_returned_to() {
+        for ok in ["/admin/sync", "/me", "/me/registrations/12/contact"] {
+            assert_eq!(local_path(ok), Some(ok));
+        }
+        for bad in [
+            "",
+            "admin",
+            "//evil.example/x",
+            "/\\evil.example",
+            "https://evil.example/",
+            "/me?x=<script>",
+            "/me\r\nSet-Cookie: x",
+            "/%2F%2Fevil.example",
+        ] {
+            assert_eq!(local_path(bad), None, "{bad:?}");
+        }
+        assert_eq!(local_path(&format!("/{}", "a".repeat(300))), None);
+    }
 }

@@ -487,3 +487,45 @@ async fn the_api_changes_contact_data_and_resubmits_a_refused_registration() {
     province.stop().await;
     app.stop().await;
 }
+
+#[tokio::test]
+async fn login_returns_to_the_page_that_asked_for_it() {
+    let app = TestApp::spawn().await;
+    let (id, email) = queued_with_email(&app).await;
+    let path = format!("/me/registrations/{id}/contact");
+    // Not logged in: the page sends the browser to log in; the login form keeps where to return.
+    let browser = app.new_client();
+    let form = Html::parse_document(
+        &browser
+            .get(app.url(&format!("/login?next={path}")))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        attr(&form, "input[name=next]", "value").as_deref(),
+        Some(path.as_str())
+    );
+    let csrf = attr(&form, "input[name=csrf]", "value").unwrap();
+    let login = |next: String| {
+        browser
+            .post(app.url("/login"))
+            .form(&[
+                ("csrf", csrf.clone()),
+                ("email", email.clone()),
+                ("password", "Lishu-2026-ok".to_owned()),
+                ("next", next),
+            ])
+            .send()
+    };
+    let resp = login(path.clone()).await.unwrap();
+    assert_eq!(resp.status().as_u16(), 303);
+    assert_eq!(resp.headers()["location"], path.as_str());
+    // Somewhere off the site is ignored: the account's home instead.
+    let resp = login("//evil.example/".to_owned()).await.unwrap();
+    assert_eq!(resp.headers()["location"], "/me");
+    app.stop().await;
+}

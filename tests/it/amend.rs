@@ -495,16 +495,7 @@ async fn login_returns_to_the_page_that_asked_for_it() {
     let path = format!("/me/registrations/{id}/contact");
     // Not logged in: the page sends the browser to log in; the login form keeps where to return.
     let browser = app.new_client();
-    let form = Html::parse_document(
-        &browser
-            .get(app.url(&format!("/login?next={path}")))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
-    );
+    let (_, form) = page(&app, &browser, &format!("/login?next={path}")).await;
     assert_eq!(
         attr(&form, "input[name=next]", "value").as_deref(),
         Some(path.as_str())

@@ -3,6 +3,7 @@
 //! module tree follows it: `domain` (pure rules) → `store` (SQL) → `web` (HTTP edge).
 
 pub mod app;
+pub mod assignment;
 pub mod config;
 pub mod demo;
 pub mod domain;

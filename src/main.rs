@@ -110,6 +110,16 @@ enum Command {
         #[command(subcommand)]
         action: SyncAction,
     },
+    /// 责任部门：分配规则、按规则分配、从 CSV 手工分配（辖区取 XYD_JURISDICTION，须为县级代码）
+    Assign {
+        #[command(subcommand)]
+        action: AssignAction,
+    },
+    /// 部门目标：每个部门每月要完成的入驻数量或比例
+    Target {
+        #[command(subcommand)]
+        action: TargetAction,
+    },
     /// 生成一份虚构的名录 CSV（演示、培训和性能测试用）
     SampleRoster {
         /// 行数
@@ -162,6 +172,73 @@ enum SyncAction {
     ///
     /// 省级平台出错时中止并以非零状态退出，已完成的修复保留。标准输出最后一行为 checked=N repaired=M flagged=K。
     Reconcile,
+}
+
+#[derive(Debug, Subcommand)]
+enum AssignAction {
+    /// 分配规则的增、删、查
+    Rule {
+        #[command(subcommand)]
+        action: RuleAction,
+    },
+    /// 按规则为本县每个市场主体分配责任部门（手工分配的不变）。标准输出最后一行为 assigned=N changed=M unassigned=K
+    Apply,
+    /// 从 CSV 手工分配：列“统一社会信用代码”和“部门”（部门名称或编号）。标准输出最后一行为 accepted=N rejected=M
+    Import {
+        /// CSV 文件（UTF-8 或 GBK）
+        file: PathBuf,
+        /// 把不合格的行连同原因写入这个 CSV 文件
+        #[arg(long)]
+        rejects: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum RuleAction {
+    /// 新增规则。按优先级数字从小到大匹配；同一优先级时乡镇 > 行业门类 > 主体类型 > 全部
+    Add {
+        /// 匹配方式：township（乡镇代码）、industry（行业门类）、kind（主体类型）或 any（全部，兜底）
+        #[arg(long)]
+        kind: String,
+        /// 匹配值：9位乡镇代码、行业门类字母（如 C）、主体类型（如 企业、个体工商户）；any 不需要
+        #[arg(long)]
+        value: Option<String>,
+        /// 责任部门名称（或编号），须为本县的部门
+        #[arg(long)]
+        department: String,
+        /// 优先级，数字越小越先匹配
+        #[arg(long, default_value_t = 100)]
+        priority: i64,
+    },
+    /// 按匹配顺序列出本县的规则
+    List,
+    /// 删除规则（下次 assign apply 时生效）
+    Remove {
+        /// 规则编号（见 assign rule list）
+        id: i64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TargetAction {
+    /// 设置（或替换）部门某月的目标：数量（--count）或比例（--share）二选一
+    Set {
+        /// 部门名称（或编号）
+        #[arg(long)]
+        department: String,
+        /// 考核期（月），如 2026-12
+        #[arg(long)]
+        period: String,
+        /// 目标入驻数量（正整数）
+        #[arg(long)]
+        count: Option<i64>,
+        /// 目标入驻比例，大于 0 且不超过 1，如 0.8
+        #[arg(long)]
+        share: Option<f64>,
+        /// 截止日期，如 2026-12-31
+        #[arg(long)]
+        deadline: String,
+    },
 }
 
 #[tokio::main]
@@ -342,6 +419,8 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()> {
         Command::Sync {
             action: SyncAction::Reconcile,
         } => sync_reconcile(&settings).await,
+        Command::Assign { action } => assign(&settings, action).await,
+        Command::Target { action } => target(&settings, action).await,
         Command::SampleRoster { rows, output, seed } => {
             let tree = xinyidai::domain::division::DivisionTree::seed();
             let n = usize::try_from(rows).unwrap_or(usize::MAX);
@@ -598,4 +677,204 @@ async fn add_user(settings: &Settings, email: &str, role: &str) -> anyhow::Resul
         }
         Err(CreateAccountError::Store(e)) => Err(e.into()),
     }
+}
+
+/// The configured jurisdiction as a county, with its standard departments seeded (idempotent:
+/// departments are reference data, and a fresh deployment has no other way to get them).
+async fn open_county(settings: &Settings) -> anyhow::Result<(Db, String)> {
+    use xinyidai::domain::division::Level;
+    let county = settings.jurisdiction.clone();
+    let db = Db::open(&settings.database_url, 1).await?;
+    let tree = store::divisions::load(&db).await?;
+    if tree.get(&county).map(|d| d.level) != Some(Level::County) {
+        db.close().await;
+        anyhow::bail!(
+            "责任部门按县设置：XYD_JURISDICTION 应为县级行政区划代码（如 220322），实际为“{county}”"
+        );
+    }
+    store::departments::seed_county(&db, &tree, &county).await?;
+    Ok((db, county))
+}
+
+/// The county's department named (or numbered) `name`, or a Chinese error listing the names.
+async fn department_named(db: &Db, county: &str, name: &str) -> anyhow::Result<i64> {
+    if let Some(d) = store::assignments::find_department(db, county, name).await? {
+        return Ok(d.id);
+    }
+    let names: Vec<String> = store::departments::list(db, county)
+        .await?
+        .into_iter()
+        .map(|d| d.name)
+        .collect();
+    anyhow::bail!("本县没有名为“{name}”的部门；现有部门：{}", names.join("、"))
+}
+
+const CLI_ACTOR: &str = "cli";
+
+/// `assign …`: rules, applying them, CSV import.
+#[allow(clippy::print_stdout)] // listings and the machine-readable result line go to stdout
+async fn assign(settings: &Settings, action: AssignAction) -> anyhow::Result<()> {
+    use xinyidai::assignment::{MatchKind, read_assignment_csv};
+    use xinyidai::store::assignments;
+    // Files are read and checked before the database is opened: a bad file writes nothing.
+    let file = match &action {
+        AssignAction::Import { file, .. } => {
+            let bytes =
+                std::fs::read(file).with_context(|| format!("无法读取文件“{}”", file.display()))?;
+            Some(
+                read_assignment_csv(&bytes)
+                    .map_err(|e| anyhow::anyhow!("{}：{e}", file.display()))?,
+            )
+        }
+        _ => None,
+    };
+    let (db, county) = open_county(settings).await?;
+    let outcome = async {
+        match action {
+            AssignAction::Rule {
+                action:
+                    RuleAction::Add {
+                        kind,
+                        value,
+                        department,
+                        priority,
+                    },
+            } => {
+                let Some(kind) = MatchKind::parse(kind.trim()) else {
+                    anyhow::bail!("--kind 应为 township（乡镇）、industry（行业门类）、kind（主体类型）或 any（全部），实际为“{kind}”");
+                };
+                let department_id = department_named(&db, &county, &department).await?;
+                let id = assignments::add_rule(
+                    &db,
+                    &county,
+                    kind,
+                    value.as_deref(),
+                    department_id,
+                    priority,
+                    CLI_ACTOR,
+                )
+                .await?;
+                eprintln!("已新增规则 {id}：{} → {department}（优先级 {priority}）。运行 assign apply 生效。", kind.label_zh());
+                Ok(())
+            }
+            AssignAction::Rule {
+                action: RuleAction::List,
+            } => {
+                let rules = assignments::list_rules(&db, &county).await?;
+                if rules.is_empty() {
+                    eprintln!("本县还没有分配规则（assign rule add 新增）。");
+                }
+                println!("编号\t优先级\t匹配方式\t匹配值\t部门");
+                for l in rules {
+                    println!(
+                        "{}\t{}\t{}\t{}\t{}",
+                        l.rule.id,
+                        l.rule.priority,
+                        l.rule.kind.as_str(),
+                        l.rule.value.as_deref().unwrap_or("-"),
+                        l.department_name
+                    );
+                }
+                Ok(())
+            }
+            AssignAction::Rule {
+                action: RuleAction::Remove { id },
+            } => {
+                assignments::remove_rule(&db, &county, id, CLI_ACTOR).await?;
+                eprintln!("已删除规则 {id}。运行 assign apply 后，它分配的市场主体改由其他规则分配。");
+                Ok(())
+            }
+            AssignAction::Apply => {
+                let r = assignments::apply_rules(&db, &county, CLI_ACTOR).await?;
+                eprintln!(
+                    "按规则分配完成：有责任部门 {} 个，本次变更 {} 个，没有责任部门 {} 个",
+                    r.assigned, r.changed, r.unassigned
+                );
+                if r.unassigned > 0 {
+                    eprintln!("有市场主体没有匹配任何规则：请新增兜底规则，例如 assign rule add --kind any --department 发改局 --priority 1000");
+                }
+                println!("assigned={} changed={} unassigned={}", r.assigned, r.changed, r.unassigned);
+                Ok(())
+            }
+            AssignAction::Import { rejects, .. } => {
+                let Some(file) = file else {
+                    anyhow::bail!("内部错误：文件未读取");
+                };
+                // The rejects file is created before anything is written, so a bad path fails first.
+                let mut writer = match &rejects {
+                    Some(path) => Some(
+                        xinyidai::roster::rejects::RejectsWriter::create(path, &file.headers)
+                            .with_context(|| format!("无法创建文件“{}”", path.display()))?,
+                    ),
+                    None => None,
+                };
+                let report = assignments::import_assignments(&db, &county, &file.rows, CLI_ACTOR).await?;
+                if let Some(writer) = &mut writer {
+                    for r in &report.rejected {
+                        writer.write(&r.original, &r.reason).context("写入不合格行文件失败")?;
+                    }
+                }
+                if let Some(writer) = writer {
+                    writer.finish().context("写入不合格行文件失败")?;
+                }
+                let rejected = report.rejected.len();
+                eprintln!(
+                    "手工分配导入完成：接受 {} 行，其中变更 {} 行；拒绝 {rejected} 行{}",
+                    report.accepted,
+                    report.changed,
+                    match (&rejects, rejected) {
+                        (Some(path), n) if n > 0 => format!("，原因见 {}", path.display()),
+                        (None, n) if n > 0 => {
+                            let first: Vec<&str> = report.rejected.iter().take(5).map(|r| r.reason.as_str()).collect();
+                            format!("（{}；加 --rejects 文件名 可保存全部被拒绝的行和原因）", first.join("；"))
+                        }
+                        _ => String::new(),
+                    }
+                );
+                println!("accepted={} rejected={rejected}", report.accepted);
+                Ok(())
+            }
+        }
+    }
+    .await;
+    db.close().await;
+    outcome
+}
+
+/// `target set`: every check runs before the database is touched.
+async fn target(settings: &Settings, action: TargetAction) -> anyhow::Result<()> {
+    use xinyidai::assignment::{TargetAmount, parse_deadline, parse_period};
+    let TargetAction::Set {
+        department,
+        period,
+        count,
+        share,
+        deadline,
+    } = action;
+    let amount = TargetAmount::new(count, share).map_err(|e| anyhow::anyhow!(e))?;
+    let period = parse_period(&period).map_err(|e| anyhow::anyhow!(e))?;
+    let deadline = parse_deadline(&deadline).map_err(|e| anyhow::anyhow!(e))?;
+    let (db, county) = open_county(settings).await?;
+    let outcome = async {
+        let department_id = department_named(&db, &county, &department).await?;
+        xinyidai::store::assignments::set_target(
+            &db,
+            &county,
+            department_id,
+            &period,
+            amount,
+            deadline,
+            CLI_ACTOR,
+        )
+        .await?;
+        let what = match amount {
+            TargetAmount::Count(n) => format!("入驻 {n} 个"),
+            TargetAmount::Share(s) => format!("入驻本部门市场主体的 {:.1}%", s * 100.0),
+        };
+        eprintln!("已设置 {department} {period} 的目标：{deadline} 前{what}。");
+        Ok(())
+    }
+    .await;
+    db.close().await;
+    outcome
 }

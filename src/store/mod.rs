@@ -6,6 +6,7 @@
 
 pub mod accounts;
 pub mod agreements;
+pub mod assignments;
 pub mod audit;
 pub mod departments;
 pub mod divisions;

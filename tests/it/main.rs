@@ -6,6 +6,7 @@
 mod admin;
 mod amend;
 mod api;
+mod assignment;
 mod audit;
 mod cli;
 mod health;

@@ -257,25 +257,21 @@ impl<P: Province> Worker<P> {
         let now = OffsetDateTime::now_utc();
         let lease = time::Duration::try_from(self.config.lease).unwrap_or(time::Duration::MINUTE);
         let claimed = outbox::claim(&self.db, now, lease, limit).await;
-        let claimed = match claimed {
-            Ok(rows) if !rows.is_empty() => rows,
+        let sent = match claimed {
+            Ok(rows) if !rows.is_empty() => self.send_all(rows, concurrency).await,
+            other => other.map(|_| Vec::new()),
+        };
+        let sent = match sent {
+            Ok(sent) if !sent.is_empty() => sent,
             other => {
+                // A probe that sent nothing (no row due, or the database failed) decided
+                // nothing: give it back, or no lane would ever probe again.
                 if state == BreakerState::HalfOpen {
                     self.lock_breaker().release_probe();
                 }
                 return other.map(|_| Vec::new());
             }
         };
-        let current = agreements::current(&self.db).await?;
-        let current = current.as_ref();
-        let sent: Vec<(Claimed, Sent)> = stream::iter(claimed)
-            .map(|row| async move {
-                let sent = self.send(&row, current).await;
-                sent.map(|s| (row, s))
-            })
-            .buffer_unordered(concurrency.max(1))
-            .try_collect()
-            .await?;
         let mut outcomes = Vec::with_capacity(sent.len());
         let mut breaker = self.lock_breaker();
         let mut state = self.metrics.breaker();
@@ -286,6 +282,24 @@ impl<P: Province> Worker<P> {
         }
         self.metrics.set_breaker(state);
         Ok(outcomes)
+    }
+
+    /// Sends `rows`, `concurrency` at a time.
+    async fn send_all(
+        &self,
+        rows: Vec<Claimed>,
+        concurrency: usize,
+    ) -> Result<Vec<(Claimed, Sent)>, StoreError> {
+        let current = agreements::current(&self.db).await?;
+        let current = current.as_ref();
+        stream::iter(rows)
+            .map(|row| async move {
+                let sent = self.send(&row, current).await;
+                sent.map(|s| (row, s))
+            })
+            .buffer_unordered(concurrency.max(1))
+            .try_collect()
+            .await
     }
 
     fn lock_breaker(&self) -> std::sync::MutexGuard<'_, Breaker> {

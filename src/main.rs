@@ -294,8 +294,22 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()> {
             let progress = progress_bar("导入名录");
             let summary = import::import_file(&db, &tree, &file, &options, &progress).await;
             progress.finish_and_clear();
+            // New or moved entities get their responsible department at once, when the county
+            // has rules (a county without rules has not started assigning yet).
+            let reassigned = match &summary {
+                Ok(summary) if summary.changed > 0 => {
+                    reapply_rules(&db, &tree, &options.scope).await
+                }
+                _ => Ok(None),
+            };
             db.close().await;
             let summary = summary?;
+            if let Some(report) = reassigned? {
+                eprintln!(
+                    "已按分配规则更新责任部门：{} 个主体有责任部门，{} 个发生变化，{} 个未分配",
+                    report.assigned, report.changed, report.unassigned
+                );
+            }
             eprintln!(
                 "导入完成（{}）：接受 {} 行，其中新增或变更 {} 行；拒绝 {} 行{}",
                 summary.encoding,
@@ -677,6 +691,24 @@ async fn add_user(settings: &Settings, email: &str, role: &str) -> anyhow::Resul
         }
         Err(CreateAccountError::Store(e)) => Err(e.into()),
     }
+}
+
+/// After an import into a county with assignment rules: applies them (audited as the CLI's).
+async fn reapply_rules(
+    db: &Db,
+    tree: &xinyidai::domain::division::DivisionTree,
+    scope: &str,
+) -> anyhow::Result<Option<store::assignments::ApplyReport>> {
+    use xinyidai::domain::division::Level;
+    if tree.get(scope).map(|d| d.level) != Some(Level::County)
+        || store::assignments::list_rules(db, scope).await?.is_empty()
+    {
+        return Ok(None);
+    }
+    let report = store::assignments::apply_rules(db, scope, CLI_ACTOR)
+        .await
+        .context("applying the assignment rules after the import")?;
+    Ok(Some(report))
 }
 
 /// The configured jurisdiction as a county, with its standard departments seeded (idempotent:

@@ -745,3 +745,43 @@ async fn the_assign_and_target_commands_work_and_refuse_bad_input_in_chinese() {
     assert_eq!(targets.len(), 1);
     assert_eq!(targets[0].amount, TargetAmount::Share(0.8));
 }
+
+#[tokio::test]
+async fn a_roster_import_gives_new_entities_their_department_at_once() {
+    let fresh = fresh_database().await;
+    let url = fresh.url.clone();
+    let (ok, _, stderr) = run(xinyidai(&url).args([
+        "assign",
+        "rule",
+        "add",
+        "--kind",
+        "any",
+        "--department",
+        "发改局",
+        "--priority",
+        "1000",
+    ]));
+    assert!(ok, "{stderr}");
+    let roster: Vec<RosterEntry> = entities(400, 5)
+        .into_iter()
+        .filter(|e| e.county_code == COUNTY)
+        .collect();
+    let csv = fresh.dir.path().join("名录.csv");
+    xinyidai::demo::write_roster_csv(std::fs::File::create(&csv).unwrap(), &roster).unwrap();
+    let (ok, stdout, stderr) = run(xinyidai(&url).args(["import-roster", csv.to_str().unwrap()]));
+    assert!(ok, "{stderr}");
+    assert_eq!(
+        stdout.lines().last(),
+        Some(format!("accepted={} rejected=0", roster.len()).as_str())
+    );
+    assert!(stderr.contains("已按分配规则更新责任部门"), "{stderr}");
+    let db = Db::open(&DatabaseUrl::new(url), 1).await.unwrap();
+    let fdgj = department(&db, "发改局").await;
+    let got = assigned(&db).await;
+    assert_eq!(got.len(), roster.len());
+    assert!(
+        got.iter()
+            .all(|a| a.department_id == Some(fdgj) && a.assigned_by.as_deref() == Some("rule"))
+    );
+    db.close().await;
+}

@@ -192,44 +192,56 @@ pub fn winning_condition(
 ) -> Option<(String, Vec<String>)> {
     let rule = rules.get(index)?;
     let mut params = Vec::new();
-    let mut next = first_param;
-    let mut bind = |value: &str, params: &mut Vec<String>| {
-        params.push(value.to_owned());
-        let placeholder = format!("${next}");
-        next += 1;
-        placeholder
-    };
     let mut parts = Vec::new();
     if let (Some(column), Some(value)) = (rule.kind.column(), rule.value.as_deref()) {
-        parts.push(format!("{column} = {}", bind(value, &mut params)));
+        parts.push(format!(
+            "{column} = {}",
+            placeholder(value, &mut params, first_param)
+        ));
     }
     let earlier = &rules[..index];
     if earlier.iter().any(|r| r.kind == MatchKind::Any) {
         return None;
     }
-    for kind in [MatchKind::Township, MatchKind::Industry, MatchKind::Kind] {
-        let Some(column) = kind.column() else {
-            continue;
-        };
-        let values: Vec<&str> = earlier
-            .iter()
-            .filter(|r| r.kind == kind)
-            .filter_map(|r| r.value.as_deref())
-            .collect();
-        if values.is_empty() {
-            continue;
-        }
-        let list: Vec<String> = values.iter().map(|v| bind(v, &mut params)).collect();
+    for (column, list) in value_lists(earlier, &mut params, first_param) {
         // NULL-safe: an entity without a township is not excluded by township rules.
-        parts.push(format!(
-            "({column} IS NULL OR {column} NOT IN ({}))",
-            list.join(", ")
-        ));
+        parts.push(format!("({column} IS NULL OR {column} NOT IN ({list}))"));
     }
     if parts.is_empty() {
         parts.push("1 = 1".to_owned());
     }
     Some((parts.join(" AND "), params))
+}
+
+/// Pushes `value` onto `params` and returns its placeholder (`$first_param` for the first).
+fn placeholder(value: &str, params: &mut Vec<String>, first_param: usize) -> String {
+    params.push(value.to_owned());
+    format!("${}", first_param + params.len() - 1)
+}
+
+/// For each column the `rules` match on (township, industry, kind, in that order): the column
+/// and the comma-separated placeholders of its values, which are pushed onto `params`.
+fn value_lists(
+    rules: &[Rule],
+    params: &mut Vec<String>,
+    first_param: usize,
+) -> Vec<(&'static str, String)> {
+    let mut lists = Vec::new();
+    for kind in [MatchKind::Township, MatchKind::Industry, MatchKind::Kind] {
+        let Some(column) = kind.column() else {
+            continue;
+        };
+        let list: Vec<String> = rules
+            .iter()
+            .filter(|r| r.kind == kind)
+            .filter_map(|r| r.value.as_deref())
+            .map(|v| placeholder(v, params, first_param))
+            .collect();
+        if !list.is_empty() {
+            lists.push((column, list.join(", ")));
+        }
+    }
+    lists
 }
 
 /// A condition true for entities that ANY of `rules` matches (for clearing stale rule
@@ -240,32 +252,11 @@ pub fn any_rule_condition(rules: &[Rule], first_param: usize) -> (String, Vec<St
         return ("1 = 1".to_owned(), Vec::new());
     }
     let mut params = Vec::new();
-    let mut parts = Vec::new();
-    for kind in [MatchKind::Township, MatchKind::Industry, MatchKind::Kind] {
-        let Some(column) = kind.column() else {
-            continue;
-        };
-        let values: Vec<&str> = rules
-            .iter()
-            .filter(|r| r.kind == kind)
-            .filter_map(|r| r.value.as_deref())
-            .collect();
-        if values.is_empty() {
-            continue;
-        }
-        let list: Vec<String> = values
-            .iter()
-            .map(|v| {
-                params.push((*v).to_owned());
-                format!("${}", first_param + params.len() - 1)
-            })
-            .collect();
+    let parts: Vec<String> = value_lists(rules, &mut params, first_param)
+        .into_iter()
         // COALESCE: `NULL IN (…)` is NULL, and NOT NULL would hide an unmatched entity.
-        parts.push(format!(
-            "COALESCE({column} IN ({}), FALSE)",
-            list.join(", ")
-        ));
-    }
+        .map(|(column, list)| format!("COALESCE({column} IN ({list}), FALSE)"))
+        .collect();
     if parts.is_empty() {
         return ("1 = 0".to_owned(), params);
     }

@@ -2,7 +2,7 @@
 //! with its retry and discard decisions, and `/metrics`.
 
 use std::io::Write as _;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
 use scraper::Html;
@@ -25,12 +25,8 @@ async fn user_add(
     env_password: Option<&str>,
     stdin: &str,
 ) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_xinyidai"));
-    cmd.env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("DATABASE_URL", database_url)
-        .env("XYD_LOG", "warn")
-        .args(["user", "add", "--email", email, "--role", role])
+    let mut cmd = crate::cli::xinyidai(database_url);
+    cmd.args(["user", "add", "--email", email, "--role", role])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());

@@ -12,6 +12,7 @@ use xinyidai::roster::row::RosterEntry;
 use xinyidai::store::assignments::{self, AssignError};
 use xinyidai::store::{self, Db};
 
+use crate::cli::xinyidai;
 use crate::helpers::{FreshDatabase, fresh_database};
 use crate::import::entities;
 
@@ -530,15 +531,6 @@ async fn targets_are_a_count_or_a_share_per_month() {
             .count(),
         3
     );
-}
-
-fn xinyidai(database_url: &str) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_xinyidai"));
-    cmd.env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("DATABASE_URL", database_url)
-        .env("XYD_LOG", "warn");
-    cmd
 }
 
 fn run(cmd: &mut Command) -> (bool, String, String) {

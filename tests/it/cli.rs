@@ -10,7 +10,8 @@ use xinyidai::store::{self, Db};
 use crate::helpers::{TempDir, engine_is_postgres, fresh_database};
 use crate::import::{entities, row_of, write_csv};
 
-fn xinyidai(database_url: &str) -> Command {
+/// The real binary with only the environment a test gives it.
+pub fn xinyidai(database_url: &str) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_xinyidai"));
     // Only what we set: the developer's own DATABASE_URL must never leak into a test.
     cmd.env_clear()

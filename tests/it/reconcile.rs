@@ -506,12 +506,8 @@ async fn the_daily_task_stops_promptly_on_shutdown() {
 }
 
 fn xinyidai_cli(database_url: &str) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_xinyidai"));
-    cmd.env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("DATABASE_URL", database_url)
-        .env("XYD_LOG", "warn")
-        .args(["sync", "reconcile"]);
+    let mut cmd = crate::cli::xinyidai(database_url);
+    cmd.args(["sync", "reconcile"]);
     cmd
 }
 

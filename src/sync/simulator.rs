@@ -784,20 +784,29 @@ enum Endpoint {
     Verify,
 }
 
+impl<S: Send + Sync> axum::extract::FromRequest<S> for Request {
+    type Rejection = Response;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Response> {
+        let (parts, body) = req.into_parts();
+        let request = axum::extract::Request::from_parts(parts.clone(), body);
+        let body = Bytes::from_request(request, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        Ok(Request {
+            method: parts.method,
+            uri: parts.uri,
+            headers: parts.headers,
+            body,
+        })
+    }
+}
+
 async fn register(
     State(shared): AppState,
     ConnectInfo(conn): ConnectInfo<ConnHandle>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    request: Request,
 ) -> Response {
-    let request = Request {
-        method,
-        uri,
-        headers,
-        body,
-    };
     serve_v1(shared, conn, request, Endpoint::Register).await
 }
 
@@ -805,17 +814,8 @@ async fn status(
     State(shared): AppState,
     ConnectInfo(conn): ConnectInfo<ConnHandle>,
     Path(uscc): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    request: Request,
 ) -> Response {
-    let request = Request {
-        method,
-        uri,
-        headers,
-        body,
-    };
     serve_v1(shared, conn, request, Endpoint::Status(uscc)).await
 }
 
@@ -823,34 +823,16 @@ async fn update_contact(
     State(shared): AppState,
     ConnectInfo(conn): ConnectInfo<ConnHandle>,
     Path(uscc): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    request: Request,
 ) -> Response {
-    let request = Request {
-        method,
-        uri,
-        headers,
-        body,
-    };
     serve_v1(shared, conn, request, Endpoint::Contact(uscc)).await
 }
 
 async fn verify_l3(
     State(shared): AppState,
     ConnectInfo(conn): ConnectInfo<ConnHandle>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    request: Request,
 ) -> Response {
-    let request = Request {
-        method,
-        uri,
-        headers,
-        body,
-    };
     serve_v1(shared, conn, request, Endpoint::Verify).await
 }
 

@@ -177,6 +177,10 @@ pub enum PasswordRule {
     Common,
     #[error("密码不能包含邮箱地址@前面的部分")]
     ContainsEmail,
+    #[error("工作人员和管理员的密码至少需要12位")]
+    OfficialTooShort,
+    #[error("工作人员和管理员的密码须包含大写字母、小写字母、数字、符号中的至少三类")]
+    OfficialTooSimple,
 }
 
 impl PasswordRule {
@@ -189,6 +193,8 @@ impl PasswordRule {
             PasswordRule::TooSimple => "password_too_simple",
             PasswordRule::Common => "password_common",
             PasswordRule::ContainsEmail => "password_contains_email",
+            PasswordRule::OfficialTooShort => "password_too_short",
+            PasswordRule::OfficialTooSimple => "password_too_simple",
         }
     }
 }
@@ -236,6 +242,31 @@ pub fn check_rules(password: &str, email: Option<&str>) -> Result<(), PasswordRu
     }
     Ok(())
 }
+
+/// Longest-held rule for accounts that see other people's data (staff, leaders, admins), after
+/// the MLPS 2.0 (等保 2.0) practice: the owner rules, then at least 12 characters and three of
+/// upper case, lower case, digits and symbols.
+///
+/// # Errors
+/// The first rule `password` breaks.
+pub fn check_official_rules(password: &str, email: Option<&str>) -> Result<(), PasswordRule> {
+    check_rules(password, email)?;
+    if password.chars().count() < OFFICIAL_MIN_LEN {
+        return Err(PasswordRule::OfficialTooShort);
+    }
+    let has = |f: fn(char) -> bool| u8::from(password.chars().any(f));
+    let kinds = has(|c| c.is_uppercase())
+        + has(|c| c.is_lowercase())
+        + has(|c| c.is_numeric())
+        + has(|c| !c.is_alphanumeric());
+    if kinds < 3 {
+        return Err(PasswordRule::OfficialTooSimple);
+    }
+    Ok(())
+}
+
+/// Minimum length of a staff, leader or admin password.
+pub const OFFICIAL_MIN_LEN: usize = 12;
 
 /// The most common passwords in leaked sets, English and Chinese (lower case). Entries shorter
 /// than 8 characters or of a single class fail earlier rules anyway; they are listed so the list
@@ -546,6 +577,20 @@ mod tests {
         assert_eq!(check_rules("aB3$xyz", None), Err(PasswordRule::TooShort));
         assert_eq!(check_rules("梨树县2024年", None), Ok(()));
         assert_eq!(check_rules("梨树县2024", None), Err(PasswordRule::TooShort));
+        assert_eq!(
+            check_official_rules("Lishu-2026", None),
+            Err(PasswordRule::OfficialTooShort)
+        );
+        assert_eq!(
+            check_official_rules("lishu-county-2026", None),
+            Ok(()),
+            "lower case, digits and symbols are three kinds"
+        );
+        assert_eq!(
+            check_official_rules("lishucounty2026", None),
+            Err(PasswordRule::OfficialTooSimple)
+        );
+        assert_eq!(check_official_rules("Lishu County 2026", None), Ok(()));
         let long = "a1".repeat(64);
         assert_eq!(check_rules(&long, None), Ok(()));
         assert_eq!(

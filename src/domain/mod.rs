@@ -1,6 +1,7 @@
 //! Pure domain rules: no I/O, no database, no clock unless passed in.
 
 pub mod agreement;
+pub mod calendar;
 pub mod division;
 pub mod email;
 pub mod entity_kind;

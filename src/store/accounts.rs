@@ -52,7 +52,30 @@ pub struct Account {
     pub password_hash: String,
     pub role: String,
     pub email_confirmed_at: Option<OffsetDateTime>,
+    /// The department a staff account works for; `None` for every other role.
+    pub department_id: Option<i64>,
+    /// Made by an admin with a temporary password: nothing but the password change until done.
+    pub must_change_password: bool,
+    /// How colleagues see this account (staff, leaders, admins); owners have none.
+    pub display_name: Option<String>,
 }
+
+impl Account {
+    pub fn role(&self) -> Option<Role> {
+        Role::parse(&self.role)
+    }
+
+    pub fn is(&self, role: Role) -> bool {
+        self.role == role.as_str()
+    }
+}
+
+/// The columns of [`Account`], for every query that reads one. Disabled accounts are never read:
+/// they cannot log in, and their sessions stop working at once.
+const ACCOUNT_SELECT: &str =
+    "SELECT id, email, password_hash, role, email_confirmed_at, department_id,
+        must_change_password, display_name
+     FROM accounts";
 
 /// A fresh random token (hex, 128 bits) and the hash to store.
 pub fn new_token() -> (String, String) {
@@ -69,9 +92,9 @@ pub fn token_hash(token: &str) -> String {
 
 pub async fn by_email(db: &Db, email: &str) -> Result<Option<Account>, StoreError> {
     Ok(on_pool!(db, |pool| {
-        sqlx::query_as::<_, Account>(
-            "SELECT id, email, password_hash, role, email_confirmed_at FROM accounts WHERE email = $1",
-        )
+        sqlx::query_as::<_, Account>(&format!(
+            "{ACCOUNT_SELECT} WHERE email = $1 AND disabled_at IS NULL"
+        ))
         .bind(email)
         .fetch_optional(pool)
         .await
@@ -81,9 +104,9 @@ pub async fn by_email(db: &Db, email: &str) -> Result<Option<Account>, StoreErro
 
 pub async fn by_id(db: &Db, id: i64) -> Result<Option<Account>, StoreError> {
     Ok(on_pool!(db, |pool| {
-        sqlx::query_as::<_, Account>(
-            "SELECT id, email, password_hash, role, email_confirmed_at FROM accounts WHERE id = $1",
-        )
+        sqlx::query_as::<_, Account>(&format!(
+            "{ACCOUNT_SELECT} WHERE id = $1 AND disabled_at IS NULL"
+        ))
         .bind(id)
         .fetch_optional(pool)
         .await
@@ -272,32 +295,63 @@ pub async fn clear_login_failures(db: &Db, key: &str) -> Result<(), StoreError> 
 pub enum CreateAccountError {
     #[error("an account with this email exists")]
     EmailTaken,
+    /// Staff need a department of their own; no other role may have one.
+    #[error("staff accounts need a department, other roles none")]
+    DepartmentMismatch,
+    #[error("no such department")]
+    NoSuchDepartment,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
-/// Creates a staff-side account (admin or leader) with its email confirmed: the operator who runs
-/// the command vouches for the address. Audited as done by `cli`.
-pub async fn create_account(
-    db: &Db,
-    email: &str,
-    password_hash: &str,
-    role: Role,
-) -> Result<i64, CreateAccountError> {
+/// A staff-side account to create (admin, leader or staff).
+#[derive(Debug)]
+pub struct NewAccount<'a> {
+    pub email: &'a str,
+    pub password_hash: &'a str,
+    pub role: Role,
+    pub department_id: Option<i64>,
+    pub display_name: Option<&'a str>,
+    /// The password was chosen by someone else (an admin): it must be changed at first login.
+    pub temporary_password: bool,
+    /// Who creates it, for the audit log: `cli` or `account:N`.
+    pub actor: &'a str,
+}
+
+/// Creates a staff-side account with its email confirmed: the admin or operator who makes it
+/// vouches for the address.
+pub async fn create_account(db: &Db, new: &NewAccount<'_>) -> Result<i64, CreateAccountError> {
+    if (new.role == Role::Staff) != new.department_id.is_some() || new.role == Role::Owner {
+        return Err(CreateAccountError::DepartmentMismatch);
+    }
     let now = OffsetDateTime::now_utc();
     Ok(on_pool!(db, |pool| {
         let mut tx = pool
             .begin_write()
             .await
             .context("starting to create an account")?;
+        if let Some(department) = new.department_id {
+            let found: Option<i64> = sqlx::query_scalar("SELECT id FROM departments WHERE id = $1")
+                .bind(department)
+                .fetch_optional(&mut *tx)
+                .await
+                .context("checking the department of a new account")?;
+            if found.is_none() {
+                return Err(CreateAccountError::NoSuchDepartment);
+            }
+        }
         let id: i64 = match sqlx::query_scalar(
-            "INSERT INTO accounts (email, password_hash, role, email_confirmed_at, created_at)
-             VALUES ($1, $2, $3, $4, $4) RETURNING id",
+            "INSERT INTO accounts (email, password_hash, role, email_confirmed_at, created_at,
+                 department_id, must_change_password, display_name)
+             VALUES ($1, $2, $3, $4, $4, $5, $6, $7) RETURNING id",
         )
-        .bind(email)
-        .bind(password_hash)
-        .bind(role.as_str())
+        .bind(new.email)
+        .bind(new.password_hash)
+        .bind(new.role.as_str())
         .bind(now)
+        .bind(new.department_id)
+        .bind(new.temporary_password)
+        .bind(new.display_name)
         .fetch_one(&mut *tx)
         .await
         {
@@ -311,10 +365,14 @@ pub async fn create_account(
         audit::append(
             &mut *tx,
             &AuditEntry {
-                actor: "cli",
+                actor: new.actor,
                 action: "account.created",
                 subject: &format!("account:{id}"),
-                detail: serde_json::json!({ "role": role.as_str() }),
+                detail: serde_json::json!({
+                    "role": new.role.as_str(),
+                    "department_id": new.department_id,
+                    "temporary_password": new.temporary_password,
+                }),
             },
             now,
         )
@@ -322,4 +380,50 @@ pub async fn create_account(
         tx.commit().await.context("committing a new account")?;
         id
     }))
+}
+
+/// Sets a new password chosen by the account's holder, clears the first-login flag and ends
+/// every other session (a temporary password may have been seen by others).
+pub async fn change_password(
+    db: &Db,
+    account_id: i64,
+    password_hash: &str,
+    keep_session: &str,
+) -> Result<(), StoreError> {
+    let now = OffsetDateTime::now_utc();
+    let keep = token_hash(keep_session);
+    on_pool!(db, |pool| {
+        let mut tx = pool
+            .begin_write()
+            .await
+            .context("starting a password change")?;
+        sqlx::query(
+            "UPDATE accounts SET password_hash = $1, must_change_password = $2 WHERE id = $3",
+        )
+        .bind(password_hash)
+        .bind(false)
+        .bind(account_id)
+        .execute(&mut *tx)
+        .await
+        .context("changing a password")?;
+        sqlx::query("DELETE FROM sessions WHERE account_id = $1 AND id_hash <> $2")
+            .bind(account_id)
+            .bind(&keep)
+            .execute(&mut *tx)
+            .await
+            .context("ending the other sessions")?;
+        audit::append(
+            &mut *tx,
+            &AuditEntry {
+                actor: &format!("account:{account_id}"),
+                action: "account.password_changed",
+                subject: &format!("account:{account_id}"),
+                detail: serde_json::json!({}),
+            },
+            now,
+        )
+        .await?;
+        tx.commit().await.context("committing a password change")?;
+    });
+    Ok(())
 }

@@ -219,7 +219,7 @@ pub async fn finish_all(db: &Db, outcomes: &[(Claimed, Outcome)]) -> Result<(), 
     );
     let accepted_sql = format!(
         "UPDATE registrations SET sync_state = 'accepted', sync_reason = NULL,
-             sync_notified_at = NULL, updated_at = $1
+             sync_notified_at = NULL, updated_at = $1, accepted_at = COALESCE(accepted_at, $1)
          WHERE id IN ({})",
         placeholders(2, accepted.len())
     );

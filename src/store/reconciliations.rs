@@ -188,7 +188,9 @@ pub async fn repair(
         // then emails.
         let changed = sqlx::query(
             "UPDATE registrations SET sync_state = $1, sync_reason = $2,
-                 sync_notified_at = NULL, updated_at = $3
+                 sync_notified_at = NULL, updated_at = $3,
+                 accepted_at = CASE WHEN $1 = 'accepted' THEN COALESCE(accepted_at, $3)
+                                    ELSE accepted_at END
              WHERE id = $4 AND sync_state = $5",
         )
         .bind(sync_state)

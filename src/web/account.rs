@@ -12,7 +12,7 @@ use time::{Duration, OffsetDateTime};
 use crate::app::AppState;
 use crate::domain::email::EmailAddress;
 use crate::registration::Mismatch;
-use crate::store::accounts::{self, Account};
+use crate::store::accounts::{self, Account, Role};
 use crate::store::agreements::{self, AgreementVersion};
 use crate::store::registrations::{
     self, LinkPurpose, LinkUse, RegistrationView, SignatureEvidence, SignatureRow, TokenOutcome,
@@ -120,7 +120,7 @@ pub async fn login_form(
     Query(params): Query<LoginParams>,
 ) -> Response {
     if let Some(account) = &visitor.account {
-        return Redirect::to(super::admin::home_for(account).unwrap_or("/me")).into_response();
+        return Redirect::to(super::roles::after_login(account)).into_response();
     }
     LoginPage {
         csrf: visitor.csrf,
@@ -180,14 +180,14 @@ pub async fn login(
     }
     // An owner must sign a newer agreement before anything else; otherwise back to the page
     // that asked for the login, or the account's home.
-    let target = if super::admin::home_for(&account).is_none()
-        && needs_signature(&state, account.id).await?
-    {
+    let target = if account.is(Role::Owner) && needs_signature(&state, account.id).await? {
         "/me/agreement"
+    } else if account.must_change_password {
+        super::roles::CHANGE_PASSWORD
     } else if let Some(next) = local_path(&form.next) {
         next
     } else {
-        super::admin::home_for(&account).unwrap_or("/me")
+        super::roles::home_for(&account)
     };
     start_session(&state, account.id, target).await
 }

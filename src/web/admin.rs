@@ -2,25 +2,21 @@
 //! decisions on them, reconciliation). Only accounts with role `admin` get in; anyone else who is
 //! logged in gets the ordinary 404, so the pages cannot be discovered by trying.
 
-use std::fmt::Write as _;
-
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::{FromRequestParts, Query, State};
-use axum::http::request::Parts;
-use axum::http::{Method, StatusCode};
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use time::OffsetDateTime;
 
 use crate::app::AppState;
-use crate::store::accounts::{Account, Role};
 use crate::store::sync_admin::{self, DeadLetterAction};
 
 use super::account::shanghai;
 use super::error::AppError;
 use super::form::FormInput;
-use super::session::Visitor;
+use super::roles::Admin;
 
 /// Where an admin lands after logging in.
 pub const HOME: &str = "/admin/sync";
@@ -31,55 +27,6 @@ const RUNS_LIMIT: i64 = 10;
 const DISCREPANCY_LIMIT: i64 = 200;
 /// Longest discard reason, in characters.
 pub const REASON_MAX: usize = 200;
-
-/// The admin's start page for `account`, or `None` when it is not an admin.
-pub fn home_for(account: &Account) -> Option<&'static str> {
-    (account.role == Role::Admin.as_str()).then_some(HOME)
-}
-
-/// A request from a logged-in admin. Anonymous visitors are sent to log in; other roles get 404.
-pub struct Admin {
-    visitor: Visitor,
-    account_id: i64,
-}
-
-impl FromRequestParts<AppState> for Admin {
-    type Rejection = Response;
-
-    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, Self::Rejection> {
-        let Some(visitor) = parts.extensions.get::<Visitor>().cloned() else {
-            return Err(AppError::Internal("no visitor on an admin request".into()).into_response());
-        };
-        let account_id = match &visitor.account {
-            None => return Err(Redirect::to(&login_then(parts)).into_response()),
-            Some(account) if home_for(account).is_some() => account.id,
-            Some(_) => return Err(AppError::NotFound.into_response()),
-        };
-        Ok(Admin {
-            visitor,
-            account_id,
-        })
-    }
-}
-
-/// `/login?next=…` back to this page. A POST cannot be replayed after logging in, so it
-/// returns to the admin's start page instead.
-fn login_then(parts: &Parts) -> String {
-    let path = if parts.method == Method::GET {
-        parts.uri.path()
-    } else {
-        HOME
-    };
-    let mut out = String::from("/login?next=");
-    for b in path.bytes() {
-        if b.is_ascii_alphanumeric() || b"/-_.~".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            let _ = write!(out, "%{b:02X}");
-        }
-    }
-    out
-}
 
 pub struct CountRow {
     pub kind: &'static str,
@@ -381,7 +328,7 @@ pub async fn retry(
     let Some(id) = parse_id(&form.id) else {
         return not_dead(&state, &admin, 0, DeadLetterAction::Missing).await;
     };
-    match sync_admin::retry_dead(&state.db, id, admin.account_id).await? {
+    match sync_admin::retry_dead(&state.db, id, admin.account.id).await? {
         DeadLetterAction::Done => Ok(done(id, "retried")),
         other => not_dead(&state, &admin, id, other).await,
     }
@@ -427,7 +374,7 @@ pub async fn discard(
         let page = sync_page_for(&state, &admin, None, Some(refusal)).await?;
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
     }
-    match sync_admin::discard_dead(&state.db, id, admin.account_id, &reason).await? {
+    match sync_admin::discard_dead(&state.db, id, admin.account.id, &reason).await? {
         DeadLetterAction::Done => Ok(done(id, "discarded")),
         other => not_dead(&state, &admin, id, other).await,
     }
@@ -442,7 +389,7 @@ pub async fn resolve(
 ) -> Result<Response, AppError> {
     admin.visitor.check_csrf(&form.csrf)?;
     let resolved = match parse_id(&form.id) {
-        Some(id) => sync_admin::resolve_discrepancy(&state.db, id, admin.account_id).await?,
+        Some(id) => sync_admin::resolve_discrepancy(&state.db, id, admin.account.id).await?,
         None => false,
     };
     if let (true, Some(id)) = (resolved, parse_id(&form.id)) {

@@ -58,7 +58,10 @@ use super::session::ClientIp;
 pub struct ApiDoc;
 
 pub async fn openapi() -> Response {
-    match ApiDoc::openapi().to_pretty_json() {
+    let mut doc = ApiDoc::openapi();
+    doc.merge(super::staff_api::StaffApiDoc::openapi());
+    doc.merge(super::review::ReviewApiDoc::openapi());
+    match doc.to_pretty_json() {
         Ok(json) => ([(header::CONTENT_TYPE, "application/json")], json).into_response(),
         Err(err) => api_error(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -81,7 +84,7 @@ pub struct Problem {
     pub message: String,
 }
 
-fn api_error(status: StatusCode, code: &str, message: &str) -> Response {
+pub(super) fn api_error(status: StatusCode, code: &str, message: &str) -> Response {
     if status.is_server_error() {
         tracing::error!(error = %message, "api failure");
     }
@@ -108,7 +111,7 @@ fn field_errors(errors: BTreeMap<&'static str, Vec<&'static str>>) -> Response {
     (StatusCode::UNPROCESSABLE_ENTITY, Json(ApiErrors { errors })).into_response()
 }
 
-fn store_failure(err: &dyn std::error::Error) -> Response {
+pub(super) fn store_failure(err: &dyn std::error::Error) -> Response {
     api_error(
         StatusCode::SERVICE_UNAVAILABLE,
         "unavailable",
@@ -117,14 +120,14 @@ fn store_failure(err: &dyn std::error::Error) -> Response {
 }
 
 /// Malformed JSON or a wrong type is the caller's mistake: 422, never 500.
-fn invalid_json() -> Response {
+pub(super) fn invalid_json() -> Response {
     let mut errors = BTreeMap::new();
     errors.insert("body", vec!["invalid_json"]);
     field_errors(errors)
 }
 
 /// Why a JSON body was refused.
-enum BadBody {
+pub(super) enum BadBody {
     Invalid,
     TooLarge,
 }
@@ -144,7 +147,7 @@ impl IntoResponse for BadBody {
 
 /// The request body as `T`, only from a JSON object (serde would also fill a struct from an
 /// array, which no client means).
-fn json_object<T: serde::de::DeserializeOwned>(
+pub(super) fn json_object<T: serde::de::DeserializeOwned>(
     body: Result<Json<serde_json::Value>, JsonRejection>,
 ) -> Result<T, BadBody> {
     match body {
@@ -320,23 +323,7 @@ pub async fn create_session(
 
 /// The account behind `Authorization: Bearer …`, or the 401 to send.
 async fn bearer(state: &AppState, headers: &HeaderMap) -> Result<Account, Response> {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        // The scheme name is case-insensitive (RFC 9110 §11.1).
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim())
-        .filter(|t| t.len() <= 128 && t.bytes().all(|b| b.is_ascii_alphanumeric()));
-    let unauthorized = || api_error(StatusCode::UNAUTHORIZED, "unauthorized", "请先登录");
-    let Some(token) = token else {
-        return Err(unauthorized());
-    };
-    match accounts::session_account(&state.db, token, SessionKind::Bearer).await {
-        Ok(Some(account)) => Ok(account),
-        Ok(None) => Err(unauthorized()),
-        Err(e) => Err(store_failure(&e)),
-    }
+    super::roles::bearer_account(state, headers).await
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -3,7 +3,14 @@
 use axum::http::header;
 use axum::response::IntoResponse;
 
-const STYLESHEET: &str = include_str!("../../static/app.css");
+/// One stylesheet for every page, kept in a file per area so each reads on its own.
+const STYLESHEET: &str = concat!(
+    include_str!("../../static/app.css"),
+    include_str!("../../static/workspace.css"),
+    include_str!("../../static/review.css"),
+    include_str!("../../static/campaigns.css"),
+    include_str!("../../static/admin.css"),
+);
 
 pub async fn stylesheet() -> impl IntoResponse {
     (

@@ -3,16 +3,24 @@
 
 mod account;
 mod admin;
+mod admin_manage;
 mod amend;
 mod api;
 mod assets;
+mod campaigns;
+mod change_password;
+mod digest;
 pub mod error;
 mod form;
 mod health;
 mod metrics;
 mod public;
 pub mod register;
+mod review;
+pub mod roles;
 pub mod session;
+mod staff;
+mod staff_api;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath};
@@ -66,6 +74,16 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/sync/retry", post(admin::retry))
         .route("/admin/sync/discard", post(admin::discard))
         .route("/admin/sync/resolve", post(admin::resolve))
+        .route(
+            roles::CHANGE_PASSWORD,
+            get(change_password::form).post(change_password::submit),
+        )
+        .merge(admin_manage::routes())
+        .merge(staff::routes())
+        .merge(staff_api::routes())
+        .merge(review::routes())
+        .merge(campaigns::routes())
+        .merge(digest::routes())
         .route("/metrics", get(metrics::metrics))
         .route("/api/openapi.json", get(api::openapi))
         .route("/api/v1/registrations", post(api::create_registration))

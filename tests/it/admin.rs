@@ -53,9 +53,20 @@ fn stderr(out: &Output) -> String {
 async fn account(app: &TestApp, role: Role) -> String {
     let email = unique_address();
     let hash = PasswordHasher::new(1).hash(PASSWORD).await.unwrap();
-    store::accounts::create_account(&app.db, &email, &hash, role)
-        .await
-        .unwrap();
+    store::accounts::create_account(
+        &app.db,
+        &store::accounts::NewAccount {
+            email: &email,
+            password_hash: &hash,
+            role,
+            department_id: None,
+            display_name: None,
+            temporary_password: false,
+            actor: "cli",
+        },
+    )
+    .await
+    .unwrap();
     email
 }
 

@@ -4,11 +4,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 mod admin;
+mod admin_manage;
 mod amend;
 mod api;
 mod assignment;
 mod audit;
+mod campaigns;
 mod cli;
+mod digest;
 mod health;
 mod helpers;
 mod import;
@@ -16,10 +19,15 @@ mod mail;
 mod mailbox;
 mod outbox;
 mod pages;
+mod people;
 mod province_client;
 mod reconcile;
 mod registration;
+mod review;
+mod screenshots;
 mod simulator;
+mod staff_accounts;
+mod staff_workspace;
 mod store;
 mod sync_proofs;
 mod worker;

@@ -321,7 +321,7 @@ pub struct NewAccount<'a> {
 /// Creates a staff-side account with its email confirmed: the admin or operator who makes it
 /// vouches for the address.
 pub async fn create_account(db: &Db, new: &NewAccount<'_>) -> Result<i64, CreateAccountError> {
-    if (new.role == Role::Staff) != new.department_id.is_some() || new.role == Role::Owner {
+    if (new.role == Role::Staff) != new.department_id.is_some() {
         return Err(CreateAccountError::DepartmentMismatch);
     }
     let now = OffsetDateTime::now_utc();

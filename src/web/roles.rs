@@ -43,20 +43,42 @@ pub fn after_login(account: &Account) -> &'static str {
     }
 }
 
-/// The visitor's account when it may open a page for `allowed`, or the answer to send instead.
-fn page_account(parts: &Parts, allowed: &[Role]) -> Result<(Visitor, Account), Response> {
+/// Why a page is not shown, and what to answer instead.
+enum Refusal {
+    /// Anonymous: log in first, then come back.
+    LogIn(String),
+    ChangePassword,
+    NotFound,
+    Internal,
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        match self {
+            Refusal::LogIn(to) => Redirect::to(&to).into_response(),
+            Refusal::ChangePassword => Redirect::to(CHANGE_PASSWORD).into_response(),
+            Refusal::NotFound => AppError::NotFound.into_response(),
+            Refusal::Internal => {
+                AppError::Internal("no visitor on a signed-in page".into()).into_response()
+            }
+        }
+    }
+}
+
+/// The visitor's account when it may open a page for `allowed`.
+fn page_account(parts: &Parts, allowed: &[Role]) -> Result<(Visitor, Account), Refusal> {
     let Some(visitor) = parts.extensions.get::<Visitor>().cloned() else {
-        return Err(AppError::Internal("no visitor on a signed-in page".into()).into_response());
+        return Err(Refusal::Internal);
     };
     let account = match &visitor.account {
-        None => return Err(Redirect::to(&login_then(parts)).into_response()),
+        None => return Err(Refusal::LogIn(login_then(parts))),
         Some(account) => account.clone(),
     };
     if !account.role().is_some_and(|r| allowed.contains(&r)) {
-        return Err(AppError::NotFound.into_response());
+        return Err(Refusal::NotFound);
     }
     if account.must_change_password {
-        return Err(Redirect::to(CHANGE_PASSWORD).into_response());
+        return Err(Refusal::ChangePassword);
     }
     Ok((visitor, account))
 }
@@ -95,7 +117,8 @@ impl FromRequestParts<AppState> for Admin {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, Self::Rejection> {
-        let (visitor, account) = page_account(parts, &[Role::Admin])?;
+        let (visitor, account) =
+            page_account(parts, &[Role::Admin]).map_err(IntoResponse::into_response)?;
         Ok(Admin { visitor, account })
     }
 }
@@ -118,7 +141,8 @@ impl FromRequestParts<AppState> for Staff {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, Self::Rejection> {
-        let (visitor, account) = page_account(parts, &[Role::Staff])?;
+        let (visitor, account) =
+            page_account(parts, &[Role::Staff]).map_err(IntoResponse::into_response)?;
         let Some(department_id) = account.department_id else {
             // A staff account without a department is refused when it is made; treat one that
             // slipped through like any account without access.

@@ -9,6 +9,7 @@ mod amend;
 mod api;
 mod assignment;
 mod audit;
+mod browser;
 mod campaigns;
 mod cli;
 mod digest;

@@ -6,9 +6,9 @@ use std::process::Output;
 
 use scraper::Html;
 use xinyidai::config::DatabaseUrl;
+use xinyidai::on_pool;
 use xinyidai::store::accounts::Role;
 use xinyidai::store::{self, Db};
-use xinyidai::on_pool;
 
 use crate::helpers::{TestApp, fresh_database, text, texts};
 use crate::mailbox::unique_address;
@@ -86,11 +86,25 @@ async fn a_staff_account_made_on_the_command_line_changes_its_password_at_first_
     for (args, expect) in [
         (vec!["--email", &email, "--role", "staff"], "--department"),
         (
-            vec!["--email", &email, "--role", "staff", "--department", "不存在的局"],
+            vec![
+                "--email",
+                &email,
+                "--role",
+                "staff",
+                "--department",
+                "不存在的局",
+            ],
             "没有名为或编号为",
         ),
         (
-            vec!["--email", &email, "--role", "leader", "--department", "发改局"],
+            vec![
+                "--email",
+                &email,
+                "--role",
+                "leader",
+                "--department",
+                "发改局",
+            ],
             "只有 staff",
         ),
     ] {
@@ -101,13 +115,22 @@ async fn a_staff_account_made_on_the_command_line_changes_its_password_at_first_
     }
     let weak = user_add(
         &fresh.url,
-        &["--email", &email, "--role", "staff", "--department", "发改局"],
+        &[
+            "--email",
+            &email,
+            "--role",
+            "staff",
+            "--department",
+            "发改局",
+        ],
         "lishu-2026",
     )
     .await;
     assert!(!weak.status.success());
     assert!(
-        String::from_utf8(weak.stderr).unwrap().contains("至少需要12位"),
+        String::from_utf8(weak.stderr)
+            .unwrap()
+            .contains("至少需要12位"),
         "official accounts need 12 characters"
     );
     assert_eq!(account_count(&db).await, before);
@@ -115,7 +138,14 @@ async fn a_staff_account_made_on_the_command_line_changes_its_password_at_first_
     let out = user_add(
         &fresh.url,
         &[
-            "--email", &email, "--role", "staff", "--department", "发改局", "--name", "王科员",
+            "--email",
+            &email,
+            "--role",
+            "staff",
+            "--department",
+            "发改局",
+            "--name",
+            "王科员",
         ],
         OFFICIAL_PASSWORD,
     )
@@ -124,13 +154,11 @@ async fn a_staff_account_made_on_the_command_line_changes_its_password_at_first_
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("首次登录时须修改密码"), "{stderr}");
     let (department, must_change): (Option<i64>, bool) = on_pool!(&db, |pool| {
-        sqlx::query_as(
-            "SELECT department_id, must_change_password FROM accounts WHERE email = $1",
-        )
-        .bind(&email)
-        .fetch_one(pool)
-        .await
-        .unwrap()
+        sqlx::query_as("SELECT department_id, must_change_password FROM accounts WHERE email = $1")
+            .bind(&email)
+            .fetch_one(pool)
+            .await
+            .unwrap()
     });
     let fagai = store::assignments::find_department(&db, people::COUNTY, "发改局")
         .await
@@ -157,17 +185,50 @@ async fn a_staff_account_made_on_the_command_line_changes_its_password_at_first_
 
     // Each mistake is explained next to its field, and the password stays as it was.
     let cases = [
-        ("wrong-current-1", "Lishu-Staff-2026!", "Lishu-Staff-2026!", "#current-error", "当前密码不正确"),
-        (OFFICIAL_PASSWORD, "Lishu-2026", "Lishu-2026", "#password-error", "至少需要12位"),
-        (OFFICIAL_PASSWORD, "lishustaffcounty", "lishustaffcounty", "#password-error", "至少三类"),
-        (OFFICIAL_PASSWORD, OFFICIAL_PASSWORD, OFFICIAL_PASSWORD, "#password-error", "不能与当前密码相同"),
-        (OFFICIAL_PASSWORD, "Lishu-Staff-2026!", "Lishu-Staff-2026?", "#confirm-error", "不一致"),
+        (
+            "wrong-current-1",
+            "Lishu-Staff-2026!",
+            "Lishu-Staff-2026!",
+            "#current-error",
+            "当前密码不正确",
+        ),
+        (
+            OFFICIAL_PASSWORD,
+            "Lishu-2026",
+            "Lishu-2026",
+            "#password-error",
+            "至少需要12位",
+        ),
+        (
+            OFFICIAL_PASSWORD,
+            "lishustaffcounty",
+            "lishustaffcounty",
+            "#password-error",
+            "至少三类",
+        ),
+        (
+            OFFICIAL_PASSWORD,
+            OFFICIAL_PASSWORD,
+            OFFICIAL_PASSWORD,
+            "#password-error",
+            "不能与当前密码相同",
+        ),
+        (
+            OFFICIAL_PASSWORD,
+            "Lishu-Staff-2026!",
+            "Lishu-Staff-2026?",
+            "#confirm-error",
+            "不一致",
+        ),
     ];
     for (current, new, confirm, selector, message) in cases {
         let resp = change_password(&app, &first, current, new, confirm).await;
         assert_eq!(resp.status(), 422, "{selector}");
         let page = Html::parse_document(&resp.text().await.unwrap());
-        assert!(text(&page, selector).contains(message), "{selector}: {message}");
+        assert!(
+            text(&page, selector).contains(message),
+            "{selector}: {message}"
+        );
     }
     let resp = change_password(
         &app,
@@ -189,10 +250,18 @@ async fn a_staff_account_made_on_the_command_line_changes_its_password_at_first_
             .unwrap()
     });
     assert!(!must_change);
-    let resp = second.get(app.url("/account/password")).send().await.unwrap();
+    let resp = second
+        .get(app.url("/account/password"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 303);
     assert_eq!(resp.headers()["location"], "/login");
-    let resp = first.get(app.url("/account/password")).send().await.unwrap();
+    let resp = first
+        .get(app.url("/account/password"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 200, "this device stays logged in");
     let id: i64 = on_pool!(&app.db, |pool| {
         sqlx::query_scalar("SELECT id FROM accounts WHERE email = $1")
@@ -202,14 +271,18 @@ async fn a_staff_account_made_on_the_command_line_changes_its_password_at_first_
             .unwrap()
     });
     let actions = audit_actions(&app.db, &format!("account:{id}")).await;
-    assert!(actions.contains(&"account.created".to_owned()), "{actions:?}");
-    assert!(actions.contains(&"account.password_changed".to_owned()), "{actions:?}");
+    assert!(
+        actions.contains(&"account.created".to_owned()),
+        "{actions:?}"
+    );
+    assert!(
+        actions.contains(&"account.password_changed".to_owned()),
+        "{actions:?}"
+    );
     // The old password no longer works; the new one does.
-    let (_, _, resp) =
-        crate::registration::login_response(&app, &email, OFFICIAL_PASSWORD).await;
+    let (_, _, resp) = crate::registration::login_response(&app, &email, OFFICIAL_PASSWORD).await;
     assert_eq!(resp.status(), 401);
-    let (_, _, resp) =
-        crate::registration::login_response(&app, &email, "Lishu-Staff-2026!").await;
+    let (_, _, resp) = crate::registration::login_response(&app, &email, "Lishu-Staff-2026!").await;
     assert_eq!(resp.status(), 303);
     assert_eq!(resp.headers()["location"], "/staff");
     app.stop().await;
@@ -228,7 +301,8 @@ async fn staff_and_admin_logins_lock_after_five_failures() {
             assert_eq!(resp.status(), 401);
         }
         // Locked: even the right password is refused, with the reason and what to do.
-        let (_, _, resp) = crate::registration::login_response(&app, email, OFFICIAL_PASSWORD).await;
+        let (_, _, resp) =
+            crate::registration::login_response(&app, email, OFFICIAL_PASSWORD).await;
         assert_eq!(resp.status(), 429);
         let page = Html::parse_document(&resp.text().await.unwrap());
         assert!(text(&page, "#login-error").contains("15分钟"));
@@ -249,7 +323,12 @@ async fn each_audience_is_kept_out_of_the_others_pages() {
             assert_eq!(resp.status(), 404, "{who} {path}");
         }
     }
-    for path in ["/staff", "/staff/entities", "/staff/review", "/staff/campaigns"] {
+    for path in [
+        "/staff",
+        "/staff/entities",
+        "/staff/review",
+        "/staff/campaigns",
+    ] {
         for (who, client) in [("admin", &admin), ("leader", &leader)] {
             let resp = client.get(app.url(path)).send().await.unwrap();
             assert_eq!(resp.status(), 404, "{who} {path}");

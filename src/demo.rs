@@ -369,6 +369,31 @@ pub async fn seed_ready_registrations(
     seed: u64,
     email: impl Fn(usize) -> String,
 ) -> anyhow::Result<Vec<i64>> {
+    seed_registrations(db, vault, count, seed, email, SeedShape::Ready).await
+}
+
+/// What the seeded registrations look like.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeedShape {
+    /// Matched the roster and signed: queued for the province.
+    Ready,
+    /// Failed the roster check on the legal representative and asked for manual review; not
+    /// signed yet.
+    AwaitingReview,
+}
+
+/// [`seed_ready_registrations`] for any [`SeedShape`].
+///
+/// # Errors
+/// As [`seed_ready_registrations`].
+pub async fn seed_registrations(
+    db: &crate::store::Db,
+    vault: &crate::id_vault::IdVault,
+    count: usize,
+    seed: u64,
+    email: impl Fn(usize) -> String,
+    shape: SeedShape,
+) -> anyhow::Result<Vec<i64>> {
     use anyhow::Context as _;
 
     use crate::domain::resident_id::ResidentId;
@@ -405,16 +430,29 @@ pub async fn seed_ready_registrations(
             uscc: entry.uscc.as_str().to_owned(),
             entity_id: Some(roster.id),
             entity_name: entry.name.clone(),
-            legal_rep_name: entry.legal_rep.clone(),
+            // Someone new took over: the name the owner gives differs from the roster's.
+            legal_rep_name: match shape {
+                SeedShape::Ready => entry.legal_rep.clone(),
+                SeedShape::AwaitingReview => format!("{}新", entry.legal_rep),
+            },
             legal_rep_id_sealed: sealed.cipher,
             legal_rep_id_lookup: sealed.lookup,
             legal_rep_id_masked: id_number.masked(),
             mobile: format!("138{:08}", n % 100_000_000),
             referral_code: None,
-            verification: registrations::Verification::Matched,
-            mismatch: Vec::new(),
-            review_note: None,
-            signature: Some(registrations::SignatureEvidence {
+            verification: match shape {
+                SeedShape::Ready => registrations::Verification::Matched,
+                SeedShape::AwaitingReview => registrations::Verification::ReviewRequested,
+            },
+            mismatch: match shape {
+                SeedShape::Ready => Vec::new(),
+                SeedShape::AwaitingReview => {
+                    vec![crate::registration::Mismatch::LegalRepName.code()]
+                }
+            },
+            review_note: (shape == SeedShape::AwaitingReview)
+                .then(|| "法定代表人已变更，名录尚未更新".to_owned()),
+            signature: (shape == SeedShape::Ready).then(|| registrations::SignatureEvidence {
                 version: agreement.version.clone(),
                 digest: agreement.digest.clone(),
                 signer_name: entry.legal_rep.clone(),
@@ -428,6 +466,137 @@ pub async fn seed_ready_registrations(
         ids.push(created.registration_id);
     }
     Ok(ids)
+}
+
+/// The demo's staff member and leader (local demo only: the passwords are printed).
+pub const DEMO_STAFF_EMAIL: &str = "staff@demo.xinyidai.invalid";
+pub const DEMO_STAFF_PASSWORD: &str = "Demo-Staff-2026";
+
+/// What [`seed_county_work`] made, for the demo's start-up message.
+#[derive(Debug, Clone)]
+pub struct CountyWork {
+    pub staff_department: String,
+    pub assigned: u64,
+    pub ready: usize,
+    pub awaiting_review: usize,
+}
+
+/// A county at work for the demo: assignment rules (each township to its own department,
+/// cooperatives to 农业农村局, anything else to 市场监管局), this month's targets, registrations
+/// on their way to the province and some awaiting manual review, and a staff member for the
+/// township with the most entities.
+///
+/// # Errors
+/// A database error or no published agreement.
+pub async fn seed_county_work(
+    db: &crate::store::Db,
+    vault: &crate::id_vault::IdVault,
+    county: &str,
+    seed: u64,
+    today: time::Date,
+) -> anyhow::Result<CountyWork> {
+    use anyhow::Context as _;
+
+    use crate::assignment::{MatchKind, TargetAmount};
+    use crate::store::accounts::{NewAccount, Role};
+    use crate::store::{self, assignments};
+
+    const ACTOR: &str = "cli";
+    let ready = seed_registrations(
+        db,
+        vault,
+        240,
+        seed,
+        |n| format!("owner{n}@demo.xinyidai.invalid"),
+        SeedShape::Ready,
+    )
+    .await?
+    .len();
+    let awaiting_review = seed_registrations(
+        db,
+        vault,
+        12,
+        seed ^ 0x5eed,
+        |n| format!("review{n}@demo.xinyidai.invalid"),
+        SeedShape::AwaitingReview,
+    )
+    .await?
+    .len();
+
+    let departments = store::departments::list(db, county).await?;
+    let named = |name: &str| departments.iter().find(|d| d.name == name).map(|d| d.id);
+    for d in &departments {
+        if let Some(code) = &d.township_code {
+            assignments::add_rule(db, county, MatchKind::Township, Some(code), d.id, 10, ACTOR)
+                .await?;
+        }
+    }
+    if let Some(agri) = named("农业农村局") {
+        assignments::add_rule(
+            db,
+            county,
+            MatchKind::Kind,
+            Some("farmer_cooperative"),
+            agri,
+            5,
+            ACTOR,
+        )
+        .await?;
+    }
+    if let Some(market) = named("市场监管局") {
+        assignments::add_rule(db, county, MatchKind::Any, None, market, 100, ACTOR).await?;
+    }
+    let report = assignments::apply_rules(db, county, ACTOR).await?;
+
+    // This month's targets: a third of each department's entities by the month's last day.
+    let period = crate::domain::calendar::period_of(today);
+    let next_month = today
+        .replace_day(1)
+        .ok()
+        .and_then(|first| first.checked_add(time::Duration::days(32)))
+        .and_then(|d| d.replace_day(1).ok())
+        .context("computing the end of the month")?;
+    let deadline = next_month - time::Duration::days(1);
+    for d in &departments {
+        assignments::set_target(
+            db,
+            county,
+            d.id,
+            &period,
+            TargetAmount::Share(0.3),
+            deadline,
+            ACTOR,
+        )
+        .await?;
+    }
+
+    // The staff member works for the township with the most entities.
+    let busiest = store::progress::busiest_department(db, county)
+        .await?
+        .context("no department has entities")?;
+    let hash = crate::password::PasswordHasher::new(1)
+        .hash(DEMO_STAFF_PASSWORD)
+        .await?;
+    store::accounts::create_account(
+        db,
+        &NewAccount {
+            email: DEMO_STAFF_EMAIL,
+            password_hash: &hash,
+            role: Role::Staff,
+            department_id: Some(busiest.0),
+            display_name: Some("演示工作人员"),
+            temporary_password: false,
+            actor: ACTOR,
+        },
+    )
+    .await
+    .context("creating the demo staff member")?;
+    Ok(CountyWork {
+        staff_department: busiest.1,
+        assigned: report.changed,
+        ready,
+        awaiting_review,
+    })
 }
 
 #[cfg(test)]

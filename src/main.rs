@@ -606,7 +606,25 @@ async fn prepare_demo(
     )
     .await
     .context("creating the demo admin")?;
-    eprintln!("演示管理员：{DEMO_ADMIN_EMAIL} / {DEMO_ADMIN_PASSWORD}（登录后进入 /admin/sync）");
+    eprintln!("演示管理员：{DEMO_ADMIN_EMAIL} / {DEMO_ADMIN_PASSWORD}（登录后进入 /admin）");
+
+    // The key file the server will use too (it lives beside the database).
+    let key = xinyidai::id_vault::load_or_create_key_file(&data_dir.join("xinyidai.key"))
+        .context("reading or creating the demo's data key")?;
+    let vault = xinyidai::id_vault::IdVault::from_hex(&key).context("the demo's data key")?;
+    let work = demo::seed_county_work(&db, &vault, "220322", seed, xinyidai::today_in_china())
+        .await
+        .context("seeding the county's work (rules, targets, registrations, staff)")?;
+    eprintln!(
+        "梨树县：按规则分配 {} 个市场主体；{} 户已登记签约（演示省级平台将逐一受理），{} 户等待人工审核",
+        work.assigned, work.ready, work.awaiting_review
+    );
+    eprintln!(
+        "演示工作人员（{}）：{} / {}（登录后进入 /staff）",
+        work.staff_department,
+        demo::DEMO_STAFF_EMAIL,
+        demo::DEMO_STAFF_PASSWORD
+    );
     db.close().await;
     Ok(settings)
 }

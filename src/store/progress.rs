@@ -127,6 +127,24 @@ pub async fn stage_counts(
     Ok(counts)
 }
 
+/// The county's township department with the most entities: id and name.
+pub async fn busiest_department(
+    db: &Db,
+    county: &str,
+) -> Result<Option<(i64, String)>, StoreError> {
+    Ok(on_pool!(db, |pool| {
+        sqlx::query_as(
+            "SELECT d.id, d.name FROM departments d JOIN entities e ON e.department_id = d.id
+             WHERE d.county_code = $1 AND d.kind = 'township'
+             GROUP BY d.id, d.name ORDER BY COUNT(*) DESC, d.id LIMIT 1",
+        )
+        .bind(county)
+        .fetch_optional(pool)
+        .await
+        .context("finding the busiest department")?
+    }))
+}
+
 /// Entities of the department the province accepted at or after `since`.
 async fn accepted_since(
     db: &Db,

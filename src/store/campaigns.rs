@@ -135,10 +135,22 @@ pub async fn create(
     slogan: &str,
     account_id: i64,
 ) -> Result<i64, StoreError> {
+    // 31^6 ≈ 9 × 10^8 codes: collisions are rare, and each third one lengthens the code.
+    let codes = (0..CODE_ATTEMPTS).map(|attempt| new_code((CODE_MIN + attempt / 3).min(CODE_MAX)));
+    create_with_codes(db, department_id, name, slogan, account_id, codes).await
+}
+
+/// [`create`] with the first of `codes` that is still free (tests pass taken ones).
+pub async fn create_with_codes(
+    db: &Db,
+    department_id: i64,
+    name: &str,
+    slogan: &str,
+    account_id: i64,
+    codes: impl IntoIterator<Item = String>,
+) -> Result<i64, StoreError> {
     let now = OffsetDateTime::now_utc();
-    for attempt in 0..CODE_ATTEMPTS {
-        // 31^6 ≈ 9 × 10^8 codes: collisions are rare, and each third one lengthens the code.
-        let code = new_code((CODE_MIN + attempt / 3).min(CODE_MAX));
+    for code in codes {
         let created = on_pool!(db, |pool| {
             let mut tx = pool.begin_write().await.context("starting a campaign")?;
             // DO NOTHING on a taken code: no error that would spoil the transaction, just no row.

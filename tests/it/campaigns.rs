@@ -7,8 +7,8 @@ use std::collections::HashSet;
 use scraper::{Html, Selector};
 use serde_json::json;
 use xinyidai::domain::calendar;
-use xinyidai::on_pool;
 use xinyidai::roster::row::RosterEntry;
+use xinyidai::{on_pool, store};
 
 use crate::helpers::{TestApp, attr, text, texts};
 use crate::mailbox::unique_address;
@@ -235,10 +235,47 @@ async fn staff_create_campaigns_with_inline_errors_and_unique_codes() {
     }
     assert_eq!(codes.len(), 6);
 
+    // A taken code is never reused: the next one is tried, and without a free one nothing is made.
+    let account_id: i64 = on_pool!(&app.db, |pool| sqlx::query_scalar(
+        "SELECT created_by FROM campaigns WHERE id = $1"
+    )
+    .bind(ids[0])
+    .fetch_one(pool)
+    .await
+    .unwrap());
+    let taken: Vec<String> = codes.iter().take(2).cloned().collect();
+    let tries = [taken[0].clone(), taken[1].clone(), "FRESH23".to_owned()];
+    let id = store::campaigns::create_with_codes(
+        &app.db,
+        desk.department_id,
+        "重试",
+        "扫码",
+        account_id,
+        tries,
+    )
+    .await
+    .unwrap();
+    let (_, page) = get_page(&app, &desk.browser, &format!("/staff/campaigns/{id}")).await;
+    assert_eq!(text(&page, "#code"), "FRESH23");
+    assert!(
+        store::campaigns::create_with_codes(
+            &app.db,
+            desk.department_id,
+            "重试",
+            "扫码",
+            account_id,
+            taken,
+        )
+        .await
+        .is_err()
+    );
+    ids.push(id);
+
     let (_, page) = get_page(&app, &desk.browser, "/staff/campaigns").await;
+    codes.insert("FRESH23".to_owned());
     let listed: HashSet<String> = texts(&page, "tr.campaign .code").into_iter().collect();
     assert_eq!(listed, codes);
-    assert_eq!(texts(&page, "tr.campaign .name")[0], "集市宣传单 5");
+    assert_eq!(texts(&page, "tr.campaign .name")[0], "重试");
 
     // One audit row per campaign, ids only.
     let audited: Vec<(String, String, String)> = on_pool!(&app.db, |pool| {
@@ -249,7 +286,7 @@ async fn staff_create_campaigns_with_inline_errors_and_unique_codes() {
     .await
     .unwrap()
     });
-    assert_eq!(audited.len(), 6);
+    assert_eq!(audited.len(), 7);
     assert_eq!(audited[0].1, format!("campaign:{}", ids[0]));
     assert!(audited[0].0.starts_with("account:"));
     let detail: serde_json::Value = serde_json::from_str(&audited[0].2).unwrap();

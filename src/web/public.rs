@@ -6,9 +6,11 @@ use axum::extract::{Query, State};
 use serde::Deserialize;
 
 use crate::app::AppState;
+use crate::domain::calendar;
 use crate::domain::entity_kind::EntityKind;
 use crate::domain::person_name;
 use crate::roster::row::EntityStatus;
+use crate::store::campaigns;
 use crate::store::entities::{self, EntitySummary, SearchTerm};
 
 use super::error::AppError;
@@ -35,10 +37,18 @@ pub async fn home(
     State(state): State<AppState>,
     Query(params): Query<HomeParams>,
 ) -> Result<HomePage, AppError> {
+    let referral = super::register::clean_ref(params.referral.as_deref());
+    // A campaign's QR code opens this page: count the visit (unknown codes count nothing). A
+    // failed count must not keep the visitor from registering.
+    if !referral.is_empty()
+        && let Err(e) = campaigns::count_visit(&state.db, &referral, calendar::today()).await
+    {
+        tracing::warn!(error = %e, "could not count a campaign visit");
+    }
     Ok(HomePage {
         jurisdiction_name: jurisdiction_name(&state),
         entity_count: entities::count(&state.db).await?,
-        referral: super::register::clean_ref(params.referral.as_deref()),
+        referral,
     })
 }
 

@@ -535,9 +535,7 @@ pub async fn set_disabled(
             now,
         )
         .await?;
-        tx.commit()
-            .await
-            .context("committing an account's state")?;
+        tx.commit().await.context("committing an account's state")?;
         AccountChange::Done
     }))
 }
@@ -582,9 +580,7 @@ pub async fn reset_password(
             now,
         )
         .await?;
-        tx.commit()
-            .await
-            .context("committing a password reset")?;
+        tx.commit().await.context("committing a password reset")?;
         AccountChange::Done
     }))
 }

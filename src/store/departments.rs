@@ -224,14 +224,13 @@ pub async fn create(db: &Db, new: &NewDepartment<'_>) -> Result<i64, CreateDepar
             .begin_write()
             .await
             .context("starting to add a department")?;
-        let taken: Option<i64> = sqlx::query_scalar(
-            "SELECT id FROM departments WHERE county_code = $1 AND name = $2",
-        )
-        .bind(new.county_code)
-        .bind(new.name)
-        .fetch_optional(&mut *tx)
-        .await
-        .context("checking a department name")?;
+        let taken: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM departments WHERE county_code = $1 AND name = $2")
+                .bind(new.county_code)
+                .bind(new.name)
+                .fetch_optional(&mut *tx)
+                .await
+                .context("checking a department name")?;
         if taken.is_some() {
             return Err(CreateDepartmentError::NameTaken(new.name.to_owned()));
         }
@@ -257,7 +256,10 @@ pub async fn create(db: &Db, new: &NewDepartment<'_>) -> Result<i64, CreateDepar
             .await
             .context("checking a township's department")?;
             if let Some(holder) = holder {
-                return Err(CreateDepartmentError::TownshipTaken(code.to_owned(), holder));
+                return Err(CreateDepartmentError::TownshipTaken(
+                    code.to_owned(),
+                    holder,
+                ));
             }
         }
         let id: i64 = match sqlx::query_scalar(

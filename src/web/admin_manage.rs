@@ -726,10 +726,9 @@ pub async fn add_department(
             errors.add("township", "乡镇类部门须选择它负责的乡镇")
         }
         (Some(DepartmentKind::Township), false) => {
-            let ok = state
-                .divisions
-                .get(township)
-                .is_some_and(|d| d.level == Level::Township && d.parent.as_deref() == Some(&county));
+            let ok = state.divisions.get(township).is_some_and(|d| {
+                d.level == Level::Township && d.parent.as_deref() == Some(&county)
+            });
             if !ok {
                 errors.add("township", format!("乡镇代码 {township} 不是本县的乡镇"));
             }
@@ -929,9 +928,7 @@ pub async fn rules_page(
     let number = |s: &Option<String>| s.as_deref().and_then(|s| s.trim().parse::<u64>().ok());
     let mut report = None;
     let notice = match query.done.as_deref() {
-        Some("added") => Some(format!(
-            "已新增规则 {id}。点击“立即按规则分配”后生效。"
-        )),
+        Some("added") => Some(format!("已新增规则 {id}。点击“立即按规则分配”后生效。")),
         Some("removed") => Some(format!(
             "已删除规则 {id}。立即按规则分配后，它分配的市场主体改由其他规则分配。"
         )),
@@ -1028,9 +1025,7 @@ pub async fn add_rule(
                 kind.label_zh()
             ),
         ),
-        Err(AssignError::UnknownDepartment(_)) => {
-            errors.add("department", "请选择本县的责任部门")
-        }
+        Err(AssignError::UnknownDepartment(_)) => errors.add("department", "请选择本县的责任部门"),
         Err(AssignError::Invalid(message)) => errors.add("value", message),
         Err(AssignError::Store(e)) => return Err(e.into()),
         Err(e @ (AssignError::UnknownEntity(_) | AssignError::UnknownRule(_))) => {
@@ -1255,8 +1250,7 @@ pub async fn reassign(
         page.errors.add("department", "请选择本县的责任部门");
     }
     if let (Some(uscc), Some(department)) = (&uscc, department) {
-        match assignments::reassign(&state.db, &county, uscc, department.id, &admin.actor()).await
-        {
+        match assignments::reassign(&state.db, &county, uscc, department.id, &admin.actor()).await {
             Ok(r) => {
                 let what = if r.changed { "reassigned" } else { "unchanged" };
                 return Ok(done("/admin/assign", &format!("uscc={uscc}&done={what}")));
@@ -1610,10 +1604,7 @@ pub async fn set_target(
         .await
         {
             Ok(()) => {
-                return Ok(done(
-                    "/admin/targets",
-                    &format!("period={period}&done=set"),
-                ));
+                return Ok(done("/admin/targets", &format!("period={period}&done=set")));
             }
             Err(AssignError::Invalid(message)) => errors.add("amount", message),
             Err(AssignError::UnknownDepartment(_)) => {
@@ -1654,7 +1645,11 @@ mod tests {
         );
         assert!(errors.is_empty());
         assert_eq!(parse_amount("3", "50", &mut errors), None);
-        assert!(errors.get("amount").is_some_and(|e| e.contains("只能填写一项")));
+        assert!(
+            errors
+                .get("amount")
+                .is_some_and(|e| e.contains("只能填写一项"))
+        );
         assert_eq!(parse_amount("", "150", &mut errors), None);
         assert!(errors.has("share"));
         assert_eq!(parse_amount("0", "", &mut errors), None);
@@ -1669,7 +1664,10 @@ mod tests {
             pasted_as_csv("统一社会信用代码\t部门\nA\t发改局, 二科\n"),
             "统一社会信用代码,部门\nA,\"发改局, 二科\"\n"
         );
-        assert_eq!(pasted_as_csv("uscc,department\nA,7\n"), "uscc,department\nA,7\n");
+        assert_eq!(
+            pasted_as_csv("uscc,department\nA,7\n"),
+            "uscc,department\nA,7\n"
+        );
     }
 
     #[test]

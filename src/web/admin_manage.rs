@@ -423,6 +423,8 @@ pub async fn create_user(
             errors.add("department", "请选择本县的责任部门");
             None
         }
+        // Without a role there is nothing to say about the department yet.
+        (None, _, _) => None,
         (_, _, false) => {
             errors.add(
                 "department",
@@ -1133,18 +1135,17 @@ pub struct AssignPage {
 }
 
 impl AssignPage {
-    async fn new(state: &AppState, admin: &Admin, county: &str) -> Result<AssignPage, AppError> {
-        let departments = departments::list(&state.db, county).await?;
-        Ok(AssignPage {
+    fn new(admin: &Admin, departments: &[Department]) -> AssignPage {
+        AssignPage {
             csrf: admin.visitor.csrf.clone(),
             notice: None,
             entity: None,
-            departments: department_options(&departments),
+            departments: department_options(departments),
             form: ReassignForm::default(),
             errors: Errors::default(),
             import: None,
             csv: String::new(),
-        })
+        }
     }
 }
 
@@ -1157,8 +1158,11 @@ fn entity_view(state: &AppState, e: assignments::EntityAssignment) -> EntityView
             .as_deref()
             .map(|code| township_name(state, code))
             .unwrap_or_default(),
-        industry: rule_value_label(state, MatchKind::Industry, e.industry.as_deref())
-            .replace("全部市场主体", ""),
+        industry: e
+            .industry
+            .as_deref()
+            .map(|section| rule_value_label(state, MatchKind::Industry, Some(section)))
+            .unwrap_or_default(),
         department: e
             .department_name
             .unwrap_or_else(|| "（没有责任部门）".to_owned()),
@@ -1193,7 +1197,8 @@ pub async fn assign_page(
     State(state): State<AppState>,
     Query(query): Query<AssignQuery>,
 ) -> Result<Response, AppError> {
-    let mut page = AssignPage::new(&state, &admin, &county).await?;
+    let departments = departments::list(&state.db, &county).await?;
+    let mut page = AssignPage::new(&admin, &departments);
     let Some(typed) = query.uscc.filter(|u| !u.trim().is_empty()) else {
         return Ok(page.into_response());
     };
@@ -1222,12 +1227,12 @@ pub async fn assign_page(
             page.entity = Some(entity_view(&state, entity));
             Ok(page.into_response())
         }
+        // Not a USCC at all: refused like any bad input.
+        None if page.errors.has("uscc") => Ok(unprocessable(page)),
         None => {
-            if !page.errors.has("uscc") {
-                let shown = page.form.uscc.trim().to_uppercase();
-                page.errors
-                    .add("uscc", AssignError::UnknownEntity(shown).to_string());
-            }
+            let shown = page.form.uscc.trim().to_uppercase();
+            page.errors
+                .add("uscc", AssignError::UnknownEntity(shown).to_string());
             Ok((StatusCode::NOT_FOUND, page).into_response())
         }
     }
@@ -1240,8 +1245,8 @@ pub async fn reassign(
     FormInput(form): FormInput<ReassignForm>,
 ) -> Result<Response, AppError> {
     admin.visitor.check_csrf(&form.csrf)?;
-    let mut page = AssignPage::new(&state, &admin, &county).await?;
     let departments = departments::list(&state.db, &county).await?;
+    let mut page = AssignPage::new(&admin, &departments);
     let uscc = parse_uscc(&form.uscc)
         .map_err(|message| page.errors.add("uscc", message))
         .ok();
@@ -1324,7 +1329,8 @@ pub async fn import_assignments(
         }
     }
     admin.visitor.check_csrf(&csrf)?;
-    let mut page = AssignPage::new(&state, &admin, &county).await?;
+    let departments = departments::list(&state.db, &county).await?;
+    let mut page = AssignPage::new(&admin, &departments);
     let bytes = if file.is_empty() {
         pasted_as_csv(&text).into_bytes()
     } else {

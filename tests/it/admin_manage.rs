@@ -1016,6 +1016,10 @@ async fn entities_are_reassigned_by_uscc_and_by_csv_with_rejected_lines_explaine
         get_page(&app, &browser, &format!("/admin/assign?uscc={stranger}")).await;
     assert_eq!(status, 404);
     assert!(text(&missing, "#uscc-error").contains("名录中没有"));
+    let (status, bad) = get_page(&app, &browser, "/admin/assign?uscc=9122").await;
+    assert_eq!(status, 422);
+    assert!(text(&bad, "#uscc-error").contains("应为18位"));
+    assert_eq!(attr(&bad, "#lookup-uscc", "value").as_deref(), Some("9122"));
 
     let to_id = to.id.to_string();
     for (uscc, department, field, message) in [

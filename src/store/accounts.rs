@@ -427,3 +427,160 @@ pub async fn change_password(
     });
     Ok(())
 }
+
+/// A staff-side account (staff, leader, admin) as the admin's list shows it, disabled ones too.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OfficialAccount {
+    pub id: i64,
+    pub email: String,
+    pub display_name: Option<String>,
+    pub role: String,
+    pub department_id: Option<i64>,
+    pub department_name: Option<String>,
+    pub must_change_password: bool,
+    pub disabled_at: Option<OffsetDateTime>,
+}
+
+/// Every staff-side account: admins, then leaders, then staff by department. Owners are not
+/// listed (they manage themselves).
+pub async fn list_officials(db: &Db) -> Result<Vec<OfficialAccount>, StoreError> {
+    Ok(on_pool!(db, |pool| {
+        sqlx::query_as::<_, OfficialAccount>(
+            "SELECT a.id, a.email, a.display_name, a.role, a.department_id,
+                 d.name AS department_name, a.must_change_password, a.disabled_at
+             FROM accounts a LEFT JOIN departments d ON d.id = a.department_id
+             WHERE a.role IN ('admin', 'leader', 'staff')
+             ORDER BY CASE a.role WHEN 'admin' THEN 0 WHEN 'leader' THEN 1 ELSE 2 END,
+                 a.department_id, a.id",
+        )
+        .fetch_all(pool)
+        .await
+        .context("listing staff-side accounts")?
+    }))
+}
+
+/// What an admin's action on an account did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountChange {
+    Done,
+    /// The account was already in the state asked for: nothing written.
+    Unchanged,
+    /// No staff-side account has this id.
+    Missing,
+}
+
+/// Deletes every session of an account inside the open transaction; the number ended. A macro
+/// so it runs on either engine's transaction.
+macro_rules! end_all_sessions {
+    ($tx:expr, $account_id:expr) => {
+        sqlx::query("DELETE FROM sessions WHERE account_id = $1")
+            .bind($account_id)
+            .execute(&mut *$tx)
+            .await
+            .context("ending an account's sessions")?
+            .rows_affected()
+    };
+}
+
+/// Disables (or enables again) a staff-side account. Disabling ends its sessions at once; the
+/// account can no longer log in ([`by_email`] skips it). Audited with `actor`.
+pub async fn set_disabled(
+    db: &Db,
+    account_id: i64,
+    disabled: bool,
+    actor: &str,
+) -> Result<AccountChange, StoreError> {
+    let now = OffsetDateTime::now_utc();
+    Ok(on_pool!(db, |pool| {
+        let mut tx = pool
+            .begin_write()
+            .await
+            .context("starting to disable an account")?;
+        let current: Option<Option<OffsetDateTime>> = sqlx::query_scalar(
+            "SELECT disabled_at FROM accounts WHERE id = $1 AND role <> 'owner'",
+        )
+        .bind(account_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .context("reading an account's state")?;
+        let Some(disabled_at) = current else {
+            return Ok(AccountChange::Missing);
+        };
+        if disabled_at.is_some() == disabled {
+            return Ok(AccountChange::Unchanged);
+        }
+        sqlx::query("UPDATE accounts SET disabled_at = $1 WHERE id = $2")
+            .bind(disabled.then_some(now))
+            .bind(account_id)
+            .execute(&mut *tx)
+            .await
+            .context("disabling an account")?;
+        let ended = if disabled {
+            end_all_sessions!(tx, account_id)
+        } else {
+            0
+        };
+        audit::append(
+            &mut *tx,
+            &AuditEntry {
+                actor,
+                action: if disabled {
+                    "account.disabled"
+                } else {
+                    "account.enabled"
+                },
+                subject: &format!("account:{account_id}"),
+                detail: serde_json::json!({ "sessions_ended": ended }),
+            },
+            now,
+        )
+        .await?;
+        tx.commit().await.context("committing an account's state")?;
+        AccountChange::Done
+    }))
+}
+
+/// Gives a staff-side account a new temporary password chosen by an admin: it must be changed
+/// at the next login, and every session of the account ends (whoever held it is logged out).
+pub async fn reset_password(
+    db: &Db,
+    account_id: i64,
+    password_hash: &str,
+    actor: &str,
+) -> Result<AccountChange, StoreError> {
+    let now = OffsetDateTime::now_utc();
+    Ok(on_pool!(db, |pool| {
+        let mut tx = pool
+            .begin_write()
+            .await
+            .context("starting a password reset")?;
+        let updated = sqlx::query(
+            "UPDATE accounts SET password_hash = $1, must_change_password = $2
+             WHERE id = $3 AND role <> 'owner'",
+        )
+        .bind(password_hash)
+        .bind(true)
+        .bind(account_id)
+        .execute(&mut *tx)
+        .await
+        .context("resetting a password")?
+        .rows_affected();
+        if updated == 0 {
+            return Ok(AccountChange::Missing);
+        }
+        let ended = end_all_sessions!(tx, account_id);
+        audit::append(
+            &mut *tx,
+            &AuditEntry {
+                actor,
+                action: "account.password_reset",
+                subject: &format!("account:{account_id}"),
+                detail: serde_json::json!({ "sessions_ended": ended }),
+            },
+            now,
+        )
+        .await?;
+        tx.commit().await.context("committing a password reset")?;
+        AccountChange::Done
+    }))
+}

@@ -665,3 +665,86 @@ pub async fn targets_for(db: &Db, county: &str, period: &str) -> Result<Vec<Targ
         })
         .collect())
 }
+
+/// A roster entity and its responsible department, as the admin's reassignment page shows it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct EntityAssignment {
+    pub uscc: String,
+    pub name: String,
+    pub kind: String,
+    pub township_code: Option<String>,
+    pub industry: Option<String>,
+    pub department_id: Option<i64>,
+    pub department_name: Option<String>,
+    /// `rule`, `manual`, or `None` when nobody assigned it.
+    pub assigned_by: Option<String>,
+}
+
+/// The county's entity with this USCC (already normalised), with its department.
+pub async fn entity_assignment(
+    db: &Db,
+    county: &str,
+    uscc: &str,
+) -> Result<Option<EntityAssignment>, StoreError> {
+    Ok(on_pool!(db, |pool| {
+        sqlx::query_as::<_, EntityAssignment>(
+            "SELECT e.uscc, e.name, e.kind, e.township_code, e.industry, e.department_id,
+                 d.name AS department_name, e.assigned_by
+             FROM entities e LEFT JOIN departments d ON d.id = e.department_id
+             WHERE e.uscc = $1 AND e.county_code = $2",
+        )
+        .bind(uscc)
+        .bind(county)
+        .fetch_optional(pool)
+        .await
+        .context("reading an entity's assignment")?
+    }))
+}
+
+/// What the admin's overview counts for a county.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Overview {
+    pub entities: i64,
+    /// Entities with a responsible department.
+    pub assigned: i64,
+    pub departments: i64,
+    /// Enabled staff accounts of the county's departments.
+    pub staff: i64,
+    /// Registrations waiting for a department's manual review.
+    pub awaiting_review: i64,
+}
+
+pub async fn overview(db: &Db, county: &str) -> Result<Overview, StoreError> {
+    Ok(on_pool!(db, |pool| {
+        let (entities, assigned): (i64, i64) = sqlx::query_as(
+            "SELECT COUNT(*), COUNT(department_id) FROM entities WHERE county_code = $1",
+        )
+        .bind(county)
+        .fetch_one(pool)
+        .await
+        .context("counting the county's entities")?;
+        let (departments, staff): (i64, i64) = sqlx::query_as(
+            "SELECT
+                 (SELECT COUNT(*) FROM departments WHERE county_code = $1),
+                 (SELECT COUNT(*) FROM accounts a JOIN departments d ON d.id = a.department_id
+                  WHERE d.county_code = $1 AND a.role = 'staff' AND a.disabled_at IS NULL)",
+        )
+        .bind(county)
+        .fetch_one(pool)
+        .await
+        .context("counting departments and staff")?;
+        let awaiting_review: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM registrations WHERE verification = 'review_requested'",
+        )
+        .fetch_one(pool)
+        .await
+        .context("counting registrations awaiting review")?;
+        Overview {
+            entities,
+            assigned,
+            departments,
+            staff,
+            awaiting_review,
+        }
+    }))
+}

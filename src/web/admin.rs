@@ -19,7 +19,7 @@ use super::form::FormInput;
 use super::roles::Admin;
 
 /// Where an admin lands after logging in.
-pub const HOME: &str = "/admin/sync";
+pub const HOME: &str = "/admin";
 
 /// Dead letters listed at most (the counts above the list cover the rest).
 const DEAD_LIMIT: i64 = 200;
@@ -402,7 +402,7 @@ pub async fn resolve(
 
 /// Post/redirect/get: the confirmation is shown by the page the browser then loads.
 fn done(id: i64, what: &str) -> Response {
-    Redirect::to(&format!("{HOME}?done={what}&id={id}")).into_response()
+    Redirect::to(&format!("/admin/sync?done={what}&id={id}")).into_response()
 }
 
 /// The row was not dead (anymore): the refreshed page, with a word on why nothing changed.

@@ -80,7 +80,7 @@ async fn log_in(app: &TestApp, email: &str) -> (reqwest::Client, reqwest::Respon
 async fn admin(app: &TestApp) -> reqwest::Client {
     let email = account(app, Role::Admin).await;
     let (browser, resp) = log_in(app, &email).await;
-    assert_eq!(resp.headers()["location"], "/admin/sync");
+    assert_eq!(resp.headers()["location"], "/admin");
     browser
 }
 
@@ -235,10 +235,10 @@ async fn an_admin_made_by_the_command_logs_in_to_the_dead_letter_list() {
 
     let (browser, resp) = log_in(&app, &email).await;
     assert_eq!(resp.status(), 303);
-    assert_eq!(resp.headers()["location"], "/admin/sync");
+    assert_eq!(resp.headers()["location"], "/admin");
     // Already logged in, the login page sends the admin on too.
     let again = browser.get(app.url("/login")).send().await.unwrap();
-    assert_eq!(again.headers()["location"], "/admin/sync");
+    assert_eq!(again.headers()["location"], "/admin");
 
     let page = sync_page(&app, &browser).await;
     let reg = store::registrations::by_id(&app.db, registration)

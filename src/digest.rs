@@ -66,13 +66,13 @@ fn message(account_id: i64) -> Vec<u8> {
 /// Projection and target in words.
 fn progress_words(p: &Progress) -> (String, String) {
     let target = match &p.goal {
-        None => format!("{} 月尚未设定目标。", p.period),
+        None => format!("本月（{}）尚未设定目标。", p.period),
         Some(goal) if goal.days_left >= 0 => format!(
-            "{} 月目标 {} 家，截止 {}，还剩 {} 天。",
+            "本月（{}）目标 {} 家，截止 {}，还剩 {} 天。",
             p.period, goal.entities, goal.deadline, goal.days_left
         ),
         Some(goal) => format!(
-            "{} 月目标 {} 家，截止 {}，已过期 {} 天。",
+            "本月（{}）目标 {} 家，截止 {}，已过期 {} 天。",
             p.period, goal.entities, goal.deadline, -goal.days_left
         ),
     };
@@ -100,6 +100,17 @@ pub async fn build(
     to: &Recipient,
     now: OffsetDateTime,
 ) -> Result<DigestContent, StoreError> {
+    let shared = department_content(db, public_url, to, now).await?;
+    Ok(personalize(shared, vault, public_url, to))
+}
+
+/// The part of the digest every staff member of `to`'s department shares.
+async fn department_content(
+    db: &Db,
+    public_url: &str,
+    to: &Recipient,
+    now: OffsetDateTime,
+) -> Result<DigestContent, StoreError> {
     let today = calendar::day_of(now);
     let p = progress::department_progress(db, &to.county_code, to.department_id, today).await?;
     let (stale_count, stale_names) = digests::stale_entities(
@@ -113,7 +124,7 @@ pub async fn build(
         digests::follow_ups_due(db, to.department_id, today, LIST_LIMIT).await?;
     let (target, projection) = progress_words(&p);
     Ok(DigestContent {
-        greeting: to.display_name.clone().unwrap_or_else(|| "同事".to_owned()),
+        greeting: String::new(),
         department: to.department_name.clone(),
         week: calendar::iso_week_of(today),
         today: today.to_string(),
@@ -130,11 +141,25 @@ pub async fn build(
         staff_link: format!("{public_url}/staff"),
         stale_link: format!("{public_url}/staff/entities?contact=stale"),
         follow_ups_link: format!("{public_url}/staff/follow-ups"),
+        unsubscribe_link: String::new(),
+    })
+}
+
+/// The department's digest addressed to `to`, with their own opt-out link.
+fn personalize(
+    shared: DigestContent,
+    vault: &IdVault,
+    public_url: &str,
+    to: &Recipient,
+) -> DigestContent {
+    DigestContent {
+        greeting: to.display_name.clone().unwrap_or_else(|| "同事".to_owned()),
         unsubscribe_link: format!(
             "{public_url}{UNSUBSCRIBE_PATH}?token={}",
             unsubscribe_token(vault, to.account_id)
         ),
-    })
+        ..shared
+    }
 }
 
 /// What one run did.
@@ -162,6 +187,8 @@ pub async fn send_week(
 ) -> Result<SendReport, StoreError> {
     let week = calendar::iso_week_of(calendar::day_of(now));
     let mut report = SendReport::default();
+    // Recipients come by department: its numbers are read once for all its staff.
+    let mut shared: Option<(i64, DigestContent)> = None;
     for to in digests::recipients(db).await? {
         if digests::already_sent(db, to.account_id, &week).await? {
             report.skipped += 1;
@@ -171,7 +198,12 @@ pub async fn send_week(
             report.pending += 1;
             continue;
         }
-        let content = build(db, vault, public_url, &to, now).await?;
+        let department = match shared.take() {
+            Some((id, content)) if id == to.department_id => content,
+            _ => department_content(db, public_url, &to, now).await?,
+        };
+        let content = personalize(department.clone(), vault, public_url, &to);
+        shared = Some((to.department_id, department));
         let mail = match messages::digest(&to.email, &content) {
             Ok(mail) => mail,
             Err(err) => {

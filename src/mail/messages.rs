@@ -424,6 +424,22 @@ mod tests {
     }
 
     #[test]
+    fn review_decisions_say_which_and_why() {
+        let me = "https://xyd.example.org/me";
+        let mail =
+            review_decided(TO, "梨树县某某饭店", false, Some("名称与<执照>不符"), me).unwrap();
+        assert_eq!(mail.kind, MailKind::ReviewDecided);
+        assert_common(&mail, "人工审核未通过");
+        assert!(mail.text.contains("名称与<执照>不符"), "{}", mail.text);
+        assert!(mail.text.contains(&format!("\n{me}\n")));
+        let html = mail.html.unwrap();
+        assert!(html.contains("名称与&#60;执照&#62;不符"), "{html}");
+        let mail = review_decided(TO, "梨树县某某饭店", true, None, me).unwrap();
+        assert_common(&mail, "人工审核已通过");
+        assert!(!mail.text.contains("审核意见"), "{}", mail.text);
+    }
+
+    #[test]
     fn entity_names_are_escaped_in_html_only() {
         let mail = review_requested(TO, "A&B <script>公司").unwrap();
         assert!(mail.text.contains("A&B <script>公司"), "{}", mail.text);

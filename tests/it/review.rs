@@ -647,6 +647,24 @@ async fn approval_queues_a_signed_registration_and_an_unsigned_one_when_it_signs
     sign(&app, &s.a_campaign_reg).await;
     assert_eq!(outbox_rows(&app, id).await, 1);
 
+    // The staff API is in the OpenAPI document.
+    let doc: serde_json::Value = app
+        .client
+        .get(app.url("/api/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for path in [
+        "/api/v1/staff/review",
+        "/api/v1/staff/review/{id}",
+        "/api/v1/staff/review/{id}/decision",
+    ] {
+        assert!(doc["paths"][path].is_object(), "{path} missing");
+    }
+
     // Admins decide the unassigned ones.
     let admin = browser(&app, &s.admin).await;
     let admin_id = account_id(&app, &s.admin).await;

@@ -683,3 +683,28 @@ async fn approval_queues_a_signed_registration_and_an_unsigned_one_when_it_signs
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_mail_failure_does_not_undo_the_decision() {
+    // Nothing listens on port 1: every message fails to send.
+    let app = TestApp::spawn_with(|s| {
+        s.mail.smtp_url = Some(xinyidai::config::Secret::new("smtp://127.0.0.1:1"));
+    })
+    .await;
+    let s = scene(&app).await;
+    let a = browser(&app, &s.a_staff).await;
+    let (status, _, _) = decide(&app, &a, "/staff/review", s.a_reg.id, "reject", "查无此户").await;
+    assert_eq!(status, 303);
+    assert_eq!(verification(&app, s.a_reg.id).await.0, "rejected");
+    assert_eq!(
+        audit_rows(&app, "registration.rejected", s.a_reg.id)
+            .await
+            .len(),
+        1
+    );
+    // /me tells the owner all the same.
+    let (owner, _, _) = login_response(&app, &s.a_reg.email, OWNER_PASSWORD).await;
+    let (_, me) = get_page(&app, &owner, "/me").await;
+    assert!(text(&me, "li.step[data-step=verified]").contains("查无此户"));
+    app.stop().await;
+}

@@ -103,7 +103,7 @@ impl Application {
     ) -> anyhow::Result<()> {
         let db = self.state.db.clone();
         let (stop_worker, worker_stopped) = tokio::sync::watch::channel(false);
-        let tasks = match &self.state.settings.province {
+        let mut tasks = match &self.state.settings.province {
             Some(link) => {
                 let province = HttpProvince::new(province_settings(link)?)
                     .context("configuring the provincial platform (XYD_PROVINCE_*)")?;
@@ -130,7 +130,10 @@ impl Application {
                     worker_stopped.clone(),
                 ));
                 vec![
-                    ("outbox worker", tokio::spawn(worker.run(worker_stopped))),
+                    (
+                        "outbox worker",
+                        tokio::spawn(worker.run(worker_stopped.clone())),
+                    ),
                     ("daily reconciliation", reconciliation),
                 ]
             }
@@ -139,6 +142,21 @@ impl Application {
                 Vec::new()
             }
         };
+        // The weekly digest to staff, only where mail really leaves (not into .eml files).
+        if self.state.settings.mail.smtp_url.is_some() {
+            let settings = &self.state.settings;
+            tasks.push((
+                "weekly digest",
+                tokio::spawn(crate::digest::run_weekly(
+                    db.clone(),
+                    self.state.mailer.clone(),
+                    self.state.vault.clone(),
+                    settings.public_url.clone(),
+                    settings.digest_at,
+                    worker_stopped.clone(),
+                )),
+            ));
+        }
         let router = web::router(self.state);
         let served = axum::serve(
             self.listener,
@@ -160,7 +178,7 @@ impl Application {
 
 /// The ID-number vault: `XYD_DATA_KEY`, or a key file beside the SQLite database (created on
 /// first start), or `data/xinyidai.key` for PostgreSQL deployments without the variable.
-fn open_vault(settings: &Settings) -> anyhow::Result<IdVault> {
+pub fn open_vault(settings: &Settings) -> anyhow::Result<IdVault> {
     let hex_key = match &settings.data_key {
         Some(key) => key.expose().to_owned(),
         None => {

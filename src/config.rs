@@ -136,6 +136,45 @@ pub struct Settings {
     pub reconcile_at: time::Time,
     /// Bearer token `/metrics` requires (`XYD_METRICS_TOKEN`). `None`: open to whoever reaches it.
     pub metrics_token: Option<Secret>,
+    /// When the weekly digest goes to staff, Beijing time (`XYD_DIGEST_AT`, e.g. `MON 08:00`).
+    pub digest_at: DigestAt,
+}
+
+/// A weekday and a Beijing wall-clock time: when the weekly digest is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DigestAt {
+    pub weekday: time::Weekday,
+    pub time: time::Time,
+}
+
+impl Default for DigestAt {
+    fn default() -> DigestAt {
+        DigestAt {
+            weekday: time::Weekday::Monday,
+            time: time::macros::time!(08:00),
+        }
+    }
+}
+
+impl DigestAt {
+    /// `MON 08:00` (three-letter English weekday, any case, then hours:minutes).
+    pub fn parse(value: &str) -> Option<DigestAt> {
+        use time::Weekday::*;
+        let (day, at) = value.trim().split_once(char::is_whitespace)?;
+        let weekday = match day.to_ascii_uppercase().as_str() {
+            "MON" => Monday,
+            "TUE" => Tuesday,
+            "WED" => Wednesday,
+            "THU" => Thursday,
+            "FRI" => Friday,
+            "SAT" => Saturday,
+            "SUN" => Sunday,
+            _ => return None,
+        };
+        let format = time::macros::format_description!("[hour]:[minute]");
+        let time = time::Time::parse(at.trim(), &format).ok()?;
+        Some(DigestAt { weekday, time })
+    }
 }
 
 #[derive(Debug, Error)]
@@ -166,6 +205,7 @@ impl Settings {
             sync: crate::sync::worker::WorkerConfig::default(),
             reconcile_at: time::macros::time!(02:30),
             metrics_token: None,
+            digest_at: DigestAt::default(),
             mail: MailSettings {
                 smtp_url: None,
                 from: "信易贷平台 <noreply@xinyidai.localhost>".to_owned(),
@@ -307,6 +347,13 @@ impl Settings {
                     value: at.clone(),
                     reason: "应为北京时间 时:分，例如 02:30",
                 })?;
+        }
+        if let Some(at) = get("XYD_DIGEST_AT") {
+            settings.digest_at = DigestAt::parse(&at).ok_or_else(|| ConfigError::Invalid {
+                name: "XYD_DIGEST_AT",
+                value: at.clone(),
+                reason: "应为 星期 时:分（北京时间），例如 MON 08:00",
+            })?;
         }
         if let Some(token) = get("XYD_METRICS_TOKEN") {
             let token = token.trim().to_owned();
@@ -484,6 +531,16 @@ mod tests {
         assert!(settings(&[("XYD_DATA_KEY", "abc")]).is_err());
         assert!(settings(&[("XYD_PUBLIC_URL", "example.org")]).is_err());
         assert!(settings(&[("XYD_METRICS_TOKEN", "short")]).is_err());
+        assert!(settings(&[("XYD_DIGEST_AT", "Monday 8am")]).is_err());
+        assert!(settings(&[("XYD_DIGEST_AT", "MON 25:00")]).is_err());
+    }
+
+    #[test]
+    fn digest_time_defaults_to_monday_morning() {
+        assert_eq!(settings(&[]).unwrap().digest_at, DigestAt::default());
+        let s = settings(&[("XYD_DIGEST_AT", "fri 17:30")]).unwrap();
+        assert_eq!(s.digest_at.weekday, time::Weekday::Friday);
+        assert_eq!(s.digest_at.time, time::macros::time!(17:30));
     }
 
     #[test]

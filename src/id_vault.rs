@@ -28,6 +28,7 @@ const TAG_LEN: usize = 16;
 
 const ENCRYPTION_LABEL: &[u8] = b"xinyidai id-number encryption v1";
 const LOOKUP_LABEL: &[u8] = b"xinyidai id-number lookup v1";
+const LINK_LABEL: &[u8] = b"xinyidai signed links v1";
 
 /// The master key is unusable. Never carries key material.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -79,6 +80,8 @@ pub struct IdVault {
     cipher: Aes256Gcm,
     /// Keyed once; cloned per lookup so the key schedule is not redone.
     lookup: HmacSha256,
+    /// Signs links that must work without a stored token (the digest's opt-out link).
+    links: HmacSha256,
 }
 
 impl fmt::Debug for IdVault {
@@ -119,7 +122,26 @@ impl IdVault {
         IdVault {
             cipher: Aes256Gcm::new(&enc_key.into()),
             lookup: keyed(&lookup_key),
+            links: keyed(&subkey(master, LINK_LABEL)),
         }
+    }
+
+    /// Lower-case hex HMAC-SHA256 of `message` under a key of its own (derived from the master
+    /// key), for links that prove who they were made for without storing anything.
+    pub fn link_tag(&self, message: &[u8]) -> String {
+        let mut mac = self.links.clone();
+        mac.update(message);
+        hex::encode(mac.finalize().into_bytes())
+    }
+
+    /// Whether `tag_hex` is [`IdVault::link_tag`] of `message`, compared in constant time.
+    pub fn verify_link_tag(&self, message: &[u8], tag_hex: &str) -> bool {
+        let Ok(tag) = hex::decode(tag_hex) else {
+            return false;
+        };
+        let mut mac = self.links.clone();
+        mac.update(message);
+        mac.verify_slice(&tag).is_ok()
     }
 
     /// Encrypts `id` under a fresh random nonce and computes its lookup hash.

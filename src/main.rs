@@ -120,6 +120,11 @@ enum Command {
         #[command(subcommand)]
         action: TargetAction,
     },
+    /// 每周提醒邮件（发给各部门工作人员）
+    Digest {
+        #[command(subcommand)]
+        action: DigestAction,
+    },
     /// 生成一份虚构的名录 CSV（演示、培训和性能测试用）
     SampleRoster {
         /// 行数
@@ -178,6 +183,16 @@ enum SyncAction {
     ///
     /// 省级平台出错时中止并以非零状态退出，已完成的修复保留。标准输出最后一行为 checked=N repaired=M flagged=K。
     Reconcile,
+}
+
+#[derive(Debug, Subcommand)]
+enum DigestAction {
+    /// 立即发送本周（北京时间，ISO 周）的提醒邮件；本周已发过的人跳过。标准输出最后一行为 sent=N skipped=M
+    Send {
+        /// 只统计，不发送也不记录（输出 sent=0 skipped=M pending=K）
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -454,6 +469,9 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()> {
         Command::Sync {
             action: SyncAction::Reconcile,
         } => sync_reconcile(&settings).await,
+        Command::Digest {
+            action: DigestAction::Send { dry_run },
+        } => digest_send(&settings, dry_run).await,
         Command::Assign { action } => assign(&settings, action).await,
         Command::Target { action } => target(&settings, action).await,
         Command::SampleRoster { rows, output, seed } => {
@@ -526,6 +544,46 @@ async fn sync_reconcile(settings: &Settings) -> anyhow::Result<()> {
     outcome
         .map(|_| ())
         .context("对账未完成：省级平台或数据库出错，已完成的修复保留，可稍后重新运行")
+}
+
+/// `digest send`: this week's digests now, ending stdout with the counts.
+async fn digest_send(settings: &Settings, dry_run: bool) -> anyhow::Result<()> {
+    let db = Db::open(&settings.database_url, 2).await?;
+    let vault = app::open_vault(settings)?;
+    let mailer = xinyidai::mail::Mailer::from_settings(&settings.mail)
+        .context("邮件配置无效（XYD_SMTP_URL、XYD_MAIL_FROM）")?;
+    if settings.mail.smtp_url.is_none() && !dry_run {
+        eprintln!(
+            "未设置 XYD_SMTP_URL：邮件写入 {} 目录，不会真正发出",
+            settings.mail.dir.display()
+        );
+    }
+    let now = time::OffsetDateTime::now_utc();
+    let outcome =
+        xinyidai::digest::send_week(&db, &mailer, &vault, &settings.public_url, now, dry_run).await;
+    db.close().await;
+    let report = outcome.context("发送每周提醒时数据库出错；已发出的已记录，可稍后重新运行")?;
+    if report.failed > 0 {
+        eprintln!(
+            "{} 封未能发出（邮件服务器拒收或无法连接），下次运行会重试",
+            report.failed
+        );
+    }
+    #[allow(clippy::print_stdout)] // the machine-readable result line, last on stdout
+    {
+        if dry_run {
+            println!(
+                "sent=0 skipped={} pending={}",
+                report.skipped, report.pending
+            );
+        } else {
+            println!("sent={} skipped={}", report.sent, report.skipped);
+        }
+    }
+    if report.failed > 0 {
+        anyhow::bail!("{} 封提醒邮件未能发出", report.failed);
+    }
+    Ok(())
 }
 
 /// Rebuilds the demo database and returns the settings to serve it.

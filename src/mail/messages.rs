@@ -158,6 +158,62 @@ pub fn province_rejected(
     })
 }
 
+/// Tells the owner how the manual review ended: approved, or rejected with the reviewer's reason.
+pub fn review_decided(
+    to: &str,
+    entity_name: &str,
+    approved: bool,
+    reason: Option<&str>,
+    me_link: &str,
+) -> Result<Outgoing, MailError> {
+    let subject = subject(if approved {
+        "人工审核已通过"
+    } else {
+        "人工审核未通过"
+    });
+    let reason = reason.unwrap_or_default();
+    Ok(Outgoing {
+        kind: MailKind::ReviewDecided,
+        to: to.to_owned(),
+        text: ReviewDecidedText {
+            entity_name,
+            approved,
+            reason,
+            link: me_link,
+        }
+        .render()?,
+        html: Some(
+            ReviewDecidedHtml {
+                subject: &subject,
+                entity_name,
+                approved,
+                reason,
+                link: me_link,
+            }
+            .render()?,
+        ),
+        subject,
+    })
+}
+
+/// The weekly digest to one staff member (content built by `crate::digest`).
+pub fn digest(to: &str, d: &crate::digest::DigestContent) -> Result<Outgoing, MailError> {
+    let subject = subject(&format!("本周入驻工作提醒（{}）", d.department));
+    Ok(Outgoing {
+        kind: MailKind::Digest,
+        to: to.to_owned(),
+        text: DigestText { d }.render()?,
+        html: Some(
+            DigestHtml {
+                subject: &subject,
+                d,
+            }
+            .render()?,
+        ),
+        subject,
+    })
+}
+
 fn subject(what: &str) -> String {
     format!("{SUBJECT_PREFIX}{what}")
 }
@@ -242,6 +298,38 @@ struct ProvinceRejectedHtml<'a> {
     entity_name: &'a str,
     reason: &'a str,
     link: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "mail/review_decided.txt")]
+struct ReviewDecidedText<'a> {
+    entity_name: &'a str,
+    approved: bool,
+    reason: &'a str,
+    link: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "mail/review_decided.html")]
+struct ReviewDecidedHtml<'a> {
+    subject: &'a str,
+    entity_name: &'a str,
+    approved: bool,
+    reason: &'a str,
+    link: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "mail/digest.txt")]
+struct DigestText<'a> {
+    d: &'a crate::digest::DigestContent,
+}
+
+#[derive(Template)]
+#[template(path = "mail/digest.html")]
+struct DigestHtml<'a> {
+    subject: &'a str,
+    d: &'a crate::digest::DigestContent,
 }
 
 #[cfg(test)]
@@ -333,6 +421,22 @@ mod tests {
         assert_common(&mail, "人工审核申请已收到");
         assert!(mail.text.contains("“梨树县某某饭店”"));
         assert!(mail.text.contains("人工审核"));
+    }
+
+    #[test]
+    fn review_decisions_say_which_and_why() {
+        let me = "https://xyd.example.org/me";
+        let mail =
+            review_decided(TO, "梨树县某某饭店", false, Some("名称与<执照>不符"), me).unwrap();
+        assert_eq!(mail.kind, MailKind::ReviewDecided);
+        assert_common(&mail, "人工审核未通过");
+        assert!(mail.text.contains("名称与<执照>不符"), "{}", mail.text);
+        assert!(mail.text.contains(&format!("\n{me}\n")));
+        let html = mail.html.unwrap();
+        assert!(html.contains("名称与&#60;执照&#62;不符"), "{html}");
+        let mail = review_decided(TO, "梨树县某某饭店", true, None, me).unwrap();
+        assert_common(&mail, "人工审核已通过");
+        assert!(!mail.text.contains("审核意见"), "{}", mail.text);
     }
 
     #[test]

@@ -41,6 +41,8 @@ pub enum MailKind {
     AlreadyRegistered,
     ReviewRequested,
     ProvinceRejected,
+    ReviewDecided,
+    Digest,
 }
 
 impl MailKind {
@@ -51,6 +53,8 @@ impl MailKind {
             MailKind::AlreadyRegistered => "already_registered",
             MailKind::ReviewRequested => "review_requested",
             MailKind::ProvinceRejected => "province_rejected",
+            MailKind::ReviewDecided => "review_decided",
+            MailKind::Digest => "digest",
         }
     }
 }

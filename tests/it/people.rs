@@ -77,7 +77,7 @@ pub async fn bearer(app: &TestApp, email: &str) -> String {
         .send()
         .await
         .unwrap();
-    assert_eq!(resp.status().as_u16(), 201, "API login as {email}");
+    assert_eq!(resp.status().as_u16(), 200, "API login as {email}");
     let body: serde_json::Value = resp.json().await.unwrap();
     body["token"].as_str().unwrap().to_owned()
 }

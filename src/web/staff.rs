@@ -68,17 +68,37 @@ pub(super) async fn progress_today(
     Ok((progress, due))
 }
 
-/// The projection in words.
-pub(super) fn projection_label(projection: Projection) -> String {
-    match projection {
+/// Whether the projection misses the target's deadline.
+pub(super) fn misses_deadline(p: &Progress) -> bool {
+    match (p.projection, &p.goal) {
+        (Projection::On(day), Some(goal)) => day > goal.deadline,
+        (Projection::Stalled, _) => true,
+        _ => false,
+    }
+}
+
+/// The projection in words; a date after the deadline says so.
+pub(super) fn projection_label(p: &Progress) -> String {
+    let late = misses_deadline(p);
+    match p.projection {
         Projection::NoTarget => "未设置目标".to_owned(),
         Projection::Reached => "已达成".to_owned(),
-        Projection::On(day) => format!(
-            "按目前进度预计 {}月{}日 达成",
-            u8::from(day.month()),
-            day.day()
+        Projection::On(day) if late => format!(
+            "按目前进度无法按期完成（预计 {} 达成）",
+            month_day(day, p.today)
         ),
+        Projection::On(day) => format!("按目前进度预计 {} 达成", month_day(day, p.today)),
         Projection::Stalled => "按目前进度无法按期完成".to_owned(),
+    }
+}
+
+/// "4月5日", with the year in front when it is not this year's.
+pub(super) fn month_day(day: Date, today: Date) -> String {
+    let md = format!("{}月{}日", u8::from(day.month()), day.day());
+    if day.year() == today.year() {
+        md
+    } else {
+        format!("{}年{md}", day.year())
     }
 }
 
@@ -271,7 +291,7 @@ pub struct HomePage {
     assigned: i64,
     onboarded: i64,
     stages: Vec<StageCell>,
-    /// The target in entities and how it was set ("30 家" / "全部的 50%").
+    /// The target in entities, and how a share was set ("全部的 50%"; empty for a count).
     goal: Option<(i64, String)>,
     deadline: String,
     days_left: i64,
@@ -290,7 +310,7 @@ async fn home(staff: Staff, State(state): State<AppState>) -> Result<HomePage, A
         .unwrap_or_default();
     let goal = p.goal.as_ref().map(|g| {
         let how = match g.amount {
-            crate::assignment::TargetAmount::Count(n) => format!("{n} 家"),
+            crate::assignment::TargetAmount::Count(_) => String::new(),
             crate::assignment::TargetAmount::Share(s) => {
                 format!("全部的 {}%", (s * 1000.0).round() / 10.0)
             }
@@ -319,7 +339,7 @@ async fn home(staff: Staff, State(state): State<AppState>) -> Result<HomePage, A
         days_left: p.goal.as_ref().map_or(0, |g| g.days_left),
         goal,
         pace: format!("{:.1}", p.pace_per_day),
-        projection: projection_label(p.projection),
+        projection: projection_label(&p),
         percent: p.percent().clamp(0, 100),
         follow_ups_due: due,
         today: outreach::format_day(p.today),

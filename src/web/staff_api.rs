@@ -102,6 +102,8 @@ pub struct StaffProjection {
     /// `no_target`, `reached`, `on` (reached on `date` at the current pace) or `stalled`.
     pub state: &'static str,
     pub date: Option<String>,
+    /// The projected day (or a stalled pace) is after the deadline.
+    pub misses_deadline: bool,
     pub label: String,
 }
 
@@ -145,7 +147,8 @@ pub async fn progress(staff: StaffApi, State(state): State<AppState>) -> Respons
             Projection::On(d) => Some(outreach::format_day(d)),
             _ => None,
         },
-        label: staff::projection_label(p.projection),
+        label: staff::projection_label(&p),
+        misses_deadline: staff::misses_deadline(&p),
     };
     let goal = p.goal.as_ref().map(|g| {
         let (count, share) = match g.amount {

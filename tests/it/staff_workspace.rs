@@ -179,6 +179,16 @@ fn num(doc: &Html, selector: &str) -> i64 {
     digits.parse().unwrap_or_else(|_| panic!("{selector}: {t}"))
 }
 
+/// "1月18日", with the year when it is not `today`'s.
+fn month_day(d: time::Date, today: time::Date) -> String {
+    let md = format!("{}月{}日", u8::from(d.month()), d.day());
+    if d.year() == today.year() {
+        md
+    } else {
+        format!("{}年{md}", d.year())
+    }
+}
+
 fn day(d: time::Date) -> String {
     store::outreach::format_day(d)
 }
@@ -227,7 +237,7 @@ async fn progress_shows_the_seeded_stages_target_and_projection() {
     }
     seed_registration(&app, owner, &theirs[0], Seed::Synced(1), "13800000000").await;
     let today = calendar::today();
-    let deadline = today + Duration::days(9);
+    let deadline = today + Duration::days(60);
     store::assignments::set_target(
         &app.db,
         COUNTY,
@@ -255,18 +265,14 @@ async fn progress_shows_the_seeded_stages_target_and_projection() {
     assert_eq!(stage_count("rejected"), 1);
     assert_eq!(num(&page, "#goal"), 10);
     assert_eq!(text(&page, "#deadline"), day(deadline));
-    assert_eq!(num(&page, "#days-left"), 9);
+    assert_eq!(num(&page, "#days-left"), 60);
     // Two accepted in the last 14 days: 7 to go at 2/14 a day is 49 days.
     let remaining = 10 - 3;
     let days = (f64::from(remaining) * 14.0 / 2.0).ceil() as i64;
     let on = today + Duration::days(days);
     assert_eq!(
         text(&page, "#projection"),
-        format!(
-            "按目前进度预计 {}月{}日 达成",
-            u8::from(on.month()),
-            on.day()
-        )
+        format!("按目前进度预计 {} 达成", month_day(on, today))
     );
     assert_eq!(text(&page, "#pace"), "0.1 家/天");
     assert_eq!(attr(&page, "#bar", "value").as_deref(), Some("30"));
@@ -287,7 +293,7 @@ async fn progress_shows_the_seeded_stages_target_and_projection() {
         mine,
         &calendar::period_of(today),
         TargetAmount::Share(0.5),
-        deadline,
+        today + Duration::days(9),
         "cli",
     )
     .await
@@ -295,11 +301,14 @@ async fn progress_shows_the_seeded_stages_target_and_projection() {
     let (_, page) = get_page(&app, &b, "/staff").await;
     assert_eq!(num(&page, "#goal"), 6);
     let on = today + Duration::days((3.0_f64 * 14.0 / 2.0).ceil() as i64);
-    assert!(text(&page, "#projection").contains(&format!(
-        "{}月{}日",
-        u8::from(on.month()),
-        on.day()
-    )));
+    // 21 days at this pace, but the deadline is in 9.
+    assert_eq!(
+        text(&page, "#projection"),
+        format!(
+            "按目前进度无法按期完成（预计 {} 达成）",
+            month_day(on, today)
+        )
+    );
 
     // The JSON twin says the same.
     let t = bearer(&app, &email).await;
@@ -311,6 +320,7 @@ async fn progress_shows_the_seeded_stages_target_and_projection() {
     assert_eq!(p["goal"]["days_left"], 9);
     assert_eq!(p["projection"]["state"], "on");
     assert_eq!(p["projection"]["date"], day(on));
+    assert_eq!(p["projection"]["misses_deadline"], true);
     let started = p["stages"]
         .as_array()
         .unwrap()
@@ -558,6 +568,9 @@ fn urlencode(s: &str) -> String {
         .collect()
 }
 
+/// A form body as a browser sends it.
+type Form = Vec<(&'static str, String)>;
+
 /// The outreach form's fields, as a browser sends them.
 fn outreach_form(
     csrf: &str,
@@ -566,7 +579,7 @@ fn outreach_form(
     note: &str,
     on: &str,
     next: &str,
-) -> Vec<(&'static str, String)> {
+) -> Form {
     vec![
         ("csrf", csrf.to_owned()),
         ("channel", channel.to_owned()),
@@ -670,7 +683,7 @@ async fn outreach_is_recorded_checked_and_followed_up() {
     );
     let long = "备".repeat(501);
     let future = day(today + Duration::days(1));
-    let cases: Vec<(&str, Vec<(&'static str, String)>, &str)> = vec![
+    let cases: Vec<(&str, Form, &str)> = vec![
         (
             "channel",
             outreach_form(&token_, "", "reached", "留言", "", ""),

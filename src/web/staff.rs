@@ -792,10 +792,12 @@ async fn entity(
     staff: Staff,
     State(state): State<AppState>,
     Path(raw_id): Path<String>,
-    Query(params): Query<DoneParams>,
+    params: Result<Query<DoneParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<EntityPage, AppError> {
     let e = own_entity(&state, &staff, &raw_id).await?;
-    let notice = match params.done.as_deref() {
+    // Only a known confirmation is shown; anything else in the query string is ignored.
+    let done = params.ok().and_then(|Query(p)| p.done);
+    let notice = match done.as_deref() {
         Some("recorded") => Some("已记录本次联系。"),
         _ => None,
     };

@@ -369,7 +369,7 @@ pub async fn seed_ready_registrations(
     seed: u64,
     email: impl Fn(usize) -> String,
 ) -> anyhow::Result<Vec<i64>> {
-    seed_registrations(db, vault, count, seed, email, SeedShape::Ready).await
+    seed_registrations(db, vault, count, 0, seed, email, SeedShape::Ready).await
 }
 
 /// What the seeded registrations look like.
@@ -382,7 +382,8 @@ pub enum SeedShape {
     AwaitingReview,
 }
 
-/// [`seed_ready_registrations`] for any [`SeedShape`].
+/// [`seed_ready_registrations`] for any [`SeedShape`], skipping the first `skip` entities of
+/// [`ready_entities`] (so two calls with the same seed use different entities of one roster).
 ///
 /// # Errors
 /// As [`seed_ready_registrations`].
@@ -390,6 +391,7 @@ pub async fn seed_registrations(
     db: &crate::store::Db,
     vault: &crate::id_vault::IdVault,
     count: usize,
+    skip: usize,
     seed: u64,
     email: impl Fn(usize) -> String,
     shape: SeedShape,
@@ -399,7 +401,10 @@ pub async fn seed_registrations(
     use crate::domain::resident_id::ResidentId;
     use crate::store::{self, registrations};
 
-    let entries = ready_entities(count, seed);
+    let entries: Vec<RosterEntry> = ready_entities(skip + count, seed)
+        .into_iter()
+        .skip(skip)
+        .collect();
     for batch in entries.chunks(5_000) {
         store::entities::upsert_batch(db, batch).await?;
     }
@@ -502,10 +507,13 @@ pub async fn seed_county_work(
     use crate::store::{self, assignments};
 
     const ACTOR: &str = "cli";
+    const READY: usize = 240;
+    // The same seed as the demo roster: these are entities already in it.
     let ready = seed_registrations(
         db,
         vault,
-        240,
+        READY,
+        0,
         seed,
         |n| format!("owner{n}@demo.xinyidai.invalid"),
         SeedShape::Ready,
@@ -516,7 +524,8 @@ pub async fn seed_county_work(
         db,
         vault,
         12,
-        seed ^ 0x5eed,
+        READY,
+        seed,
         |n| format!("review{n}@demo.xinyidai.invalid"),
         SeedShape::AwaitingReview,
     )

@@ -174,6 +174,25 @@ impl Browser {
         .await;
     }
 
+    /// Clicks a submit button and waits (up to 20 s) until the browser has left `from`: under
+    /// load the click can return before the form's navigation starts.
+    pub async fn submit(&self, css: &str, from: &str) -> String {
+        self.click(css).await;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let path = self.path().await;
+            let complete = self.eval("return document.readyState").await == "complete";
+            if path != from && complete {
+                return path;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "still on {from} after submitting"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Runs `script` (a function body) in the page and returns its value.
     pub async fn eval(&self, script: &str) -> Value {
         self.call(

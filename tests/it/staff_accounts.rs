@@ -201,8 +201,8 @@ async fn a_staff_account_made_on_the_command_line_changes_its_password_at_first_
         ),
         (
             OFFICIAL_PASSWORD,
-            "lishustaffcounty",
-            "lishustaffcounty",
+            "lishustaff2026x",
+            "lishustaff2026x",
             "#password-error",
             "至少三类",
         ),

@@ -725,6 +725,13 @@ async fn api_decide(
     let Some(reg_id) = parse_id(&id) else {
         return not_found();
     };
+    let scope = Scope::Department(staff.department_id);
+    // Out of scope is a 404 whatever the body says: a 422 would tell that the id exists.
+    match review::detail(&state.db, scope, reg_id).await {
+        Ok(Some(_)) => {}
+        Ok(None) => return not_found(),
+        Err(e) => return store_failure(&e),
+    }
     let req: DecisionRequest = match json_object(body) {
         Ok(req) => req,
         Err(bad) => return bad.into_response(),
@@ -743,7 +750,6 @@ async fn api_decide(
                     .into_response();
             }
         };
-    let scope = Scope::Department(staff.department_id);
     let outcome = review::decide(
         &state.db,
         scope,

@@ -1233,6 +1233,12 @@ async fn an_empty_entity_query_is_an_empty_array() {
 
 /// `(path, methods)` of every `.route("/api/v1…", …)` call in `source`.
 fn api_routes(source: &str) -> Vec<(String, Vec<&'static str>)> {
+    routes_under(source, "/api/v1")
+}
+
+/// `(path, methods)` of every `.route("PREFIX…", …)` call in `source`: the router's own record
+/// of what it serves, so a test over "every route" cannot miss a new one.
+pub fn routes_under(source: &str, prefix: &str) -> Vec<(String, Vec<&'static str>)> {
     let mut routes = Vec::new();
     let mut rest = source;
     while let Some(start) = rest.find(".route(") {
@@ -1257,7 +1263,7 @@ fn api_routes(source: &str) -> Vec<(String, Vec<&'static str>)> {
         let Some(path) = args.split('"').nth(1) else {
             continue;
         };
-        if !path.starts_with("/api/v1") {
+        if !path.starts_with(prefix) {
             continue;
         }
         let handlers = &args[args.find(',').unwrap_or(0)..];

@@ -3,6 +3,7 @@
 //! with `XYD_TEST_PG_URL` pointing at a server where it may create databases).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
+mod access;
 mod admin;
 mod admin_manage;
 mod amend;

@@ -13,6 +13,7 @@ pub mod mail;
 pub mod password;
 pub mod qr;
 pub mod registration;
+pub mod report;
 pub mod roster;
 pub mod store;
 pub mod sync;

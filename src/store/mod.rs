@@ -13,6 +13,7 @@ pub mod departments;
 pub mod digests;
 pub mod divisions;
 pub mod entities;
+pub mod league;
 pub mod outbox;
 pub mod outreach;
 pub mod progress;

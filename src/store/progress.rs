@@ -78,6 +78,11 @@ pub struct StageCounts {
 }
 
 impl StageCounts {
+    /// Adds `n` entities at `stage`.
+    pub fn add(&mut self, stage: Stage, n: i64) {
+        self.counts[stage as usize] += n;
+    }
+
     pub fn get(&self, stage: Stage) -> i64 {
         self.counts[stage as usize]
     }

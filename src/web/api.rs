@@ -61,6 +61,7 @@ pub async fn openapi() -> Response {
     let mut doc = ApiDoc::openapi();
     doc.merge(super::staff_api::StaffApiDoc::openapi());
     doc.merge(super::review::ReviewApiDoc::openapi());
+    doc.merge(super::credit_metric::CreditMetricApiDoc::openapi());
     match doc.to_pretty_json() {
         Ok(json) => ([(header::CONTENT_TYPE, "application/json")], json).into_response(),
         Err(err) => api_error(

@@ -10,6 +10,7 @@ const STYLESHEET: &str = concat!(
     include_str!("../../static/review.css"),
     include_str!("../../static/campaigns.css"),
     include_str!("../../static/admin.css"),
+    include_str!("../../static/leaders.css"),
 );
 
 pub async fn stylesheet() -> impl IntoResponse {

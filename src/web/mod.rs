@@ -9,10 +9,12 @@ mod api;
 mod assets;
 mod campaigns;
 mod change_password;
+mod credit_metric;
 mod digest;
 pub mod error;
 mod form;
 mod health;
+mod leaders;
 mod metrics;
 mod public;
 pub mod register;
@@ -21,6 +23,7 @@ pub mod roles;
 pub mod session;
 mod staff;
 mod staff_api;
+mod trends;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath};
@@ -84,6 +87,9 @@ pub fn router(state: AppState) -> Router {
         .merge(review::routes())
         .merge(campaigns::routes())
         .merge(digest::routes())
+        .merge(leaders::routes())
+        .merge(trends::routes())
+        .merge(credit_metric::routes())
         .route("/metrics", get(metrics::metrics))
         .route("/api/openapi.json", get(api::openapi))
         .route("/api/v1/registrations", post(api::create_registration))

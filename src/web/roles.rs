@@ -1,5 +1,5 @@
 //! Who may open which page. Each audience has an extractor: [`Admin`] for `/admin`, [`Staff`] for
-//! `/staff`. Anonymous visitors are sent to log in (and back); an account that still has a
+//! `/staff`, [`Leader`] for `/leaders`. Anonymous visitors are sent to log in (and back); an account that still has a
 //! temporary password is sent to change it; any other account gets the ordinary 404, so pages of
 //! another audience cannot be discovered by trying.
 //!
@@ -28,8 +28,7 @@ pub fn home_for(account: &Account) -> &'static str {
     match account.role() {
         Some(Role::Admin) => super::admin::HOME,
         Some(Role::Staff) => "/staff",
-        // The leaders' league tables come with their own pages; until then, the public start.
-        Some(Role::Leader) => "/",
+        Some(Role::Leader) => "/leaders",
         Some(Role::Owner) | None => "/me",
     }
 }
@@ -120,6 +119,23 @@ impl FromRequestParts<AppState> for Admin {
         let (visitor, account) =
             page_account(parts, &[Role::Admin]).map_err(IntoResponse::into_response)?;
         Ok(Admin { visitor, account })
+    }
+}
+
+/// A request from a county leader, or an admin (who sees what leaders see): read-only pages over
+/// the whole jurisdiction.
+pub struct Leader {
+    pub visitor: Visitor,
+    pub account: Account,
+}
+
+impl FromRequestParts<AppState> for Leader {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, Self::Rejection> {
+        let (visitor, account) = page_account(parts, &[Role::Leader, Role::Admin])
+            .map_err(IntoResponse::into_response)?;
+        Ok(Leader { visitor, account })
     }
 }
 

@@ -293,8 +293,12 @@ async fn owners_and_leaders_get_404_and_anonymous_visitors_are_sent_to_log_in() 
     for role in [Role::Owner, Role::Leader] {
         let email = account(&app, role).await;
         let (browser, resp) = log_in(&app, &email).await;
-        // Owners land on their status page; leaders (until their league tables) on the start page.
-        let home = if role == Role::Owner { "/me" } else { "/" };
+        // Owners land on their status page, leaders on the league tables.
+        let home = if role == Role::Owner {
+            "/me"
+        } else {
+            "/leaders"
+        };
         assert_eq!(resp.headers()["location"], home, "{role:?}");
         let resp = browser.get(app.url("/admin/sync")).send().await.unwrap();
         assert_eq!(resp.status(), 404, "{role:?}");

@@ -1326,6 +1326,7 @@ async fn the_openapi_document_describes_every_api_route_in_the_router() {
         include_str!("../../src/web/mod.rs"),
         include_str!("../../src/web/staff_api.rs"),
         include_str!("../../src/web/review.rs"),
+        include_str!("../../src/web/credit_metric.rs"),
     ));
     assert!(
         routes.len() >= 6,

@@ -47,6 +47,7 @@ macro_rules! set_manual {
         .execute(&mut *$tx)
         .await
         .context("reassigning an entity")?;
+        super::league::recount_in(&mut *$tx, super::league::Which::Usccs(&[$uscc])).await?;
         audit::append(
             &mut *$tx,
             &AuditEntry {
@@ -344,6 +345,9 @@ pub async fn apply_rules(db: &Db, county: &str, actor: &str) -> Result<ApplyRepo
             .await
             .context("clearing stale rule assignments")?
             .rows_affected();
+        if changed > 0 {
+            super::league::recount_in(&mut *tx, super::league::Which::County(county)).await?;
+        }
         let row = sqlx::query(
             "SELECT COUNT(department_id) AS assigned, COUNT(*) AS total
              FROM entities WHERE county_code = $1",

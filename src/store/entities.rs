@@ -88,6 +88,7 @@ async fn upsert_sqlite(pool: &SqlitePool, entries: &[RosterEntry]) -> Result<u64
             .context("upserting roster rows")?
             .rows_affected();
     }
+    recount_batch(&mut *tx, entries).await?;
     tx.commit().await.context("committing a roster batch")?;
     Ok(changed)
 }
@@ -107,6 +108,7 @@ async fn upsert_postgres(pool: &PgPool, entries: &[RosterEntry]) -> Result<u64, 
         .context("opening a savepoint")?;
     match copy_rows(&mut tx, "entities", entries).await {
         Ok(()) => {
+            recount_batch(&mut *tx, entries).await?;
             tx.commit().await.context("committing a roster batch")?;
             return Ok(entries.len() as u64);
         }
@@ -137,8 +139,18 @@ async fn upsert_postgres(pool: &PgPool, entries: &[RosterEntry]) -> Result<u64, 
     .await
     .context("upserting staged roster rows")?
     .rows_affected();
+    recount_batch(&mut *tx, entries).await?;
     tx.commit().await.context("committing a roster batch")?;
     Ok(changed)
+}
+
+/// New and changed roster rows move in the leaders' read model in the batch's transaction.
+async fn recount_batch<C: super::league::LeagueConnection + ?Sized>(
+    conn: &mut C,
+    entries: &[RosterEntry],
+) -> Result<(), StoreError> {
+    let usccs: Vec<&str> = entries.iter().map(|e| e.uscc.as_str()).collect();
+    super::league::recount_in(conn, super::league::Which::Usccs(&usccs)).await
 }
 
 async fn copy_rows(

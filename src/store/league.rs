@@ -36,14 +36,16 @@ pub enum Which<'a> {
 const CHUNK: usize = 2_000;
 
 impl Which<'_> {
-    /// The condition on `entities e` and its values (ids, or text), from `$1`.
-    fn condition(&self) -> (String, Vec<i64>, Vec<&str>) {
-        fn list(n: usize) -> String {
+    /// The condition on `entities e` and its values (ids, or text). `numbered`: `$1…$n`
+    /// placeholders (PostgreSQL); otherwise `?` (SQLite, where sqlx finds each `$n` by a linear
+    /// scan, which makes long lists quadratic).
+    fn condition(&self, numbered: bool) -> (String, Vec<i64>, Vec<&str>) {
+        let list = |n: usize| -> String {
             (1..=n)
-                .map(|i| format!("${i}"))
+                .map(|i| if numbered { format!("${i}") } else { "?".to_owned() })
                 .collect::<Vec<_>>()
                 .join(", ")
-        }
+        };
         match self {
             Which::Entities(ids) => (
                 format!("e.id IN ({})", list(ids.len())),
@@ -63,7 +65,7 @@ impl Which<'_> {
                 vec![],
                 codes.to_vec(),
             ),
-            Which::County(code) => ("e.county_code = $1".to_owned(), vec![], vec![code]),
+            Which::County(code) => (format!("e.county_code = {}", list(1)), vec![], vec![code]),
             Which::All => ("1 = 1".to_owned(), vec![], vec![]),
         }
     }
@@ -135,14 +137,14 @@ pub trait LeagueConnection {
 }
 
 macro_rules! recount_impl {
-    ($conn:ty) => {
+    ($conn:ty, $numbered:expr) => {
         impl LeagueConnection for $conn {
             async fn recount(&mut self, which: Which<'_>) -> Result<(), StoreError> {
                 if which.is_empty() {
                     return Ok(());
                 }
                 for part in which.chunks() {
-                    let (condition, ids, texts) = part.condition();
+                    let (condition, ids, texts) = part.condition($numbered);
                     let statements = [
                         shift_sql(&condition, '-'),
                         retarget_sql(&condition),
@@ -173,8 +175,20 @@ macro_rules! recount_impl {
     };
 }
 
-recount_impl!(SqliteConnection);
-recount_impl!(PgConnection);
+recount_impl!(SqliteConnection, false);
+recount_impl!(PgConnection, true);
+
+/// Recounts `which` on `conn`: pass the transaction that makes the change (`&mut *tx`), so the
+/// read model commits with it or not at all.
+///
+/// # Errors
+/// Database errors.
+pub async fn recount_in<C: LeagueConnection + ?Sized>(
+    conn: &mut C,
+    which: Which<'_>,
+) -> Result<(), StoreError> {
+    conn.recount(which).await
+}
 
 /// [`LeagueConnection::recount`] in a transaction of its own.
 ///

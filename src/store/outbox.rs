@@ -280,6 +280,16 @@ pub async fn finish_all(db: &Db, outcomes: &[(Claimed, Outcome)]) -> Result<(), 
             .await
             .context("recording a send")?;
         }
+        // Accepted and refused registrations change stage: the leaders' counts move with them.
+        let settled: Vec<i64> = outcomes
+            .iter()
+            .filter(|(row, o)| {
+                is_register(row) && matches!(o, Outcome::Accepted | Outcome::Rejected { .. })
+            })
+            .map(|(row, _)| row.registration_id)
+            .collect();
+        super::league::recount_in(&mut *tx, super::league::Which::Registrations(&settled))
+            .await?;
         super::audit::append_all(&mut *tx, &entries, now).await?;
         tx.commit().await.context("committing a send")?;
     });

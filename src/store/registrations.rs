@@ -248,6 +248,10 @@ pub async fn create(db: &Db, new: &NewRegistration) -> Result<Created, CreateErr
                 now
             );
         }
+        if let Some(entity_id) = new.entity_id {
+            super::league::recount_in(&mut *tx, super::league::Which::Entities(&[entity_id]))
+                .await?;
+        }
         tx.commit().await.context("committing a registration")?;
         Created {
             registration_id,
@@ -279,6 +283,11 @@ pub async fn sign(
         .context("touching a registration")?;
         let verified = Verification::parse(&verification).is_some_and(Verification::is_verified);
         record_signature!(tx, registration_id, account_id, sig, verified, now);
+        super::league::recount_in(
+            &mut *tx,
+            super::league::Which::Registrations(&[registration_id]),
+        )
+        .await?;
         tx.commit().await.context("committing a signature")?;
     });
     Ok(())
@@ -733,6 +742,7 @@ pub async fn resubmit(db: &Db, id: i64, account_id: i64, fix: &Fix) -> Result<bo
             .execute(&mut *tx)
             .await
             .context("queueing the registration again")?;
+            super::league::recount_in(&mut *tx, super::league::Which::Registrations(&[id])).await?;
             audit::append(
                 &mut *tx,
                 &AuditEntry {

@@ -234,6 +234,7 @@ pub async fn decide(
         if changed != 1 {
             return Ok(Decided::AlreadyDecided("decided".to_owned()));
         }
+        super::league::recount_in(&mut *tx, super::league::Which::Registrations(&[id])).await?;
         let queued = decision == Decision::Approve && signed;
         if queued {
             // Verified and signed: the province gets it, as when a matched owner signs.

@@ -42,7 +42,13 @@ impl Which<'_> {
     fn condition(&self, numbered: bool) -> (String, Vec<i64>, Vec<&str>) {
         let list = |n: usize| -> String {
             (1..=n)
-                .map(|i| if numbered { format!("${i}") } else { "?".to_owned() })
+                .map(|i| {
+                    if numbered {
+                        format!("${i}")
+                    } else {
+                        "?".to_owned()
+                    }
+                })
                 .collect::<Vec<_>>()
                 .join(", ")
         };

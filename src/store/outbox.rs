@@ -288,8 +288,7 @@ pub async fn finish_all(db: &Db, outcomes: &[(Claimed, Outcome)]) -> Result<(), 
             })
             .map(|(row, _)| row.registration_id)
             .collect();
-        super::league::recount_in(&mut *tx, super::league::Which::Registrations(&settled))
-            .await?;
+        super::league::recount_in(&mut *tx, super::league::Which::Registrations(&settled)).await?;
         super::audit::append_all(&mut *tx, &entries, now).await?;
         tx.commit().await.context("committing a send")?;
     });

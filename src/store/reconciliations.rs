@@ -206,7 +206,11 @@ pub async fn repair(
             // Dropping the transaction rolls the outbox change back.
             return Ok(false);
         }
-        super::league::recount_in(&mut *tx, super::league::Which::Registrations(&[seen.registration_id])).await?;
+        super::league::recount_in(
+            &mut *tx,
+            super::league::Which::Registrations(&[seen.registration_id]),
+        )
+        .await?;
         sqlx::query(INSERT_DISCREPANCY)
             .bind(run)
             .bind(seen.registration_id)

@@ -71,7 +71,11 @@ async fn the_read_model_equals_a_full_recount_after_random_changes() {
     assert!(model.iter().map(|r| r.n).sum::<i64>() > 100, "{model:?}");
 
     // Rules give departments; registrations arrive matched-and-signed or awaiting review.
-    for d in departments.iter().filter(|d| d.township_code.is_some()).take(6) {
+    for d in departments
+        .iter()
+        .filter(|d| d.township_code.is_some())
+        .take(6)
+    {
         assignments::add_rule(
             &db,
             COUNTY,
@@ -86,9 +90,17 @@ async fn the_read_model_equals_a_full_recount_after_random_changes() {
     }
     assignments::apply_rules(&db, COUNTY, ACTOR).await.unwrap();
     assert_model_matches(&db, "applying rules").await;
-    demo::seed_registrations(&db, &vault, 60, 0, 7, |n| format!("r{n}@x.test"), SeedShape::Ready)
-        .await
-        .unwrap();
+    demo::seed_registrations(
+        &db,
+        &vault,
+        60,
+        0,
+        7,
+        |n| format!("r{n}@x.test"),
+        SeedShape::Ready,
+    )
+    .await
+    .unwrap();
     demo::seed_registrations(
         &db,
         &vault,
@@ -181,7 +193,11 @@ async fn the_read_model_equals_a_full_recount_after_random_changes() {
                 legal_rep_id_masked: reg.legal_rep_id_masked.clone(),
                 mobile: reg.mobile.clone(),
             };
-            assert!(registrations::resubmit(&db, id, account, &fix).await.unwrap());
+            assert!(
+                registrations::resubmit(&db, id, account, &fix)
+                    .await
+                    .unwrap()
+            );
         }
         assert_model_matches(&db, &format!("round {round}: a resubmission")).await;
 
@@ -216,8 +232,11 @@ async fn the_read_model_equals_a_full_recount_after_random_changes() {
             }
         }
         store::entities::upsert_batch(&db, &changed).await.unwrap();
-        assert_model_matches(&db, &format!("round {round}: reassignments and roster changes"))
-            .await;
+        assert_model_matches(
+            &db,
+            &format!("round {round}: reassignments and roster changes"),
+        )
+        .await;
     }
 
     // The numbers add up to the roster, and a rebuild from scratch gives the same model.
@@ -230,12 +249,21 @@ async fn the_read_model_equals_a_full_recount_after_random_changes() {
             .unwrap()
     });
     assert_eq!(before.iter().map(|r| r.n).sum::<i64>(), total);
-    assert!(before.iter().any(|r| r.stage == "synced"), "something was accepted");
+    assert!(
+        before.iter().any(|r| r.stage == "synced"),
+        "something was accepted"
+    );
     assert!(before.iter().any(|r| r.status == "cancelled"));
     league::rebuild(&db).await.unwrap();
-    assert_eq!(league::counts(&db, &[COUNTY.to_owned()]).await.unwrap(), before);
+    assert_eq!(
+        league::counts(&db, &[COUNTY.to_owned()]).await.unwrap(),
+        before
+    );
     league::recount(&db, Which::All).await.unwrap();
-    assert_eq!(league::counts(&db, &[COUNTY.to_owned()]).await.unwrap(), before);
+    assert_eq!(
+        league::counts(&db, &[COUNTY.to_owned()]).await.unwrap(),
+        before
+    );
     db.close().await;
 }
 
@@ -245,12 +273,7 @@ async fn a_tampered_read_model_is_found_by_the_check_and_mended_by_a_rebuild() {
     let db = Db::open(&DatabaseUrl::new(fresh.url.clone()), 2)
         .await
         .unwrap();
-    let roster = demo::synthesise(
-        &DivisionTree::seed(),
-        200,
-        3,
-        xinyidai::today_in_china(),
-    );
+    let roster = demo::synthesise(&DivisionTree::seed(), 200, 3, xinyidai::today_in_china());
     store::entities::upsert_batch(&db, &roster).await.unwrap();
     assert!(league::check(&db).await.unwrap().is_empty());
     on_pool!(&db, |pool| {

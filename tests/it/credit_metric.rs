@@ -600,3 +600,33 @@ async fn the_openapi_document_lists_both_paths() {
     assert!(doc["components"]["schemas"]["CreditMetric"].is_object());
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_page_fits_a_phone() {
+    let app = TestApp::spawn().await;
+    let leader = official(&app, Role::Leader, None, false).await;
+    world(&app, &leader).await;
+    let Some(chromium) = crate::browser::Browser::start(390, 844).await else {
+        app.stop().await;
+        return;
+    };
+    chromium.goto(&app.url("/login?next=/leaders/metric")).await;
+    chromium.type_into("#email", &leader).await;
+    chromium
+        .type_into("#password", crate::people::OFFICIAL_PASSWORD)
+        .await;
+    let landed = chromium
+        .submit("form.login button[type=submit]", "/login")
+        .await;
+    assert_eq!(landed, "/leaders/metric");
+    assert!(
+        !chromium.overflows_sideways().await,
+        "metric page on a phone"
+    );
+    chromium.screenshot("leaders-metric-phone").await;
+    chromium.resize(1280, 900).await;
+    chromium.goto(&app.url("/leaders/metric")).await;
+    chromium.screenshot("leaders-metric-desktop").await;
+    chromium.quit().await;
+    app.stop().await;
+}

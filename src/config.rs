@@ -138,6 +138,90 @@ pub struct Settings {
     pub metrics_token: Option<Secret>,
     /// When the weekly digest goes to staff, Beijing time (`XYD_DIGEST_AT`, e.g. `MON 08:00`).
     pub digest_at: DigestAt,
+    /// How the credit-monitoring figure is computed (`XYD_METRIC_*`, see docs/metrics.md).
+    pub metric: MetricSettings,
+}
+
+/// A weight in ten-thousandths (`0.5` → 5000), so weighted sums stay exact integers.
+pub type WeightE4 = i64;
+
+/// The credit-monitoring figure's settings (docs/metrics.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricSettings {
+    /// Weights per entity kind that differ from 1 (`XYD_METRIC_WEIGHTS`), in kind order.
+    pub weights: Vec<(crate::domain::entity_kind::EntityKind, WeightE4)>,
+    /// Roster statuses left out of the figure altogether (`XYD_METRIC_EXCLUDE`).
+    pub excluded: Vec<crate::roster::row::EntityStatus>,
+    /// Months in the monitoring window, the current one included (`XYD_METRIC_WINDOW_MONTHS`).
+    pub window_months: u32,
+}
+
+impl Default for MetricSettings {
+    fn default() -> MetricSettings {
+        MetricSettings {
+            weights: Vec::new(),
+            excluded: vec![crate::roster::row::EntityStatus::Cancelled],
+            window_months: 12,
+        }
+    }
+}
+
+impl MetricSettings {
+    /// 1 (10000) unless configured otherwise.
+    pub fn weight_of(&self, kind: crate::domain::entity_kind::EntityKind) -> WeightE4 {
+        self.weights
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map_or(10_000, |(_, w)| *w)
+    }
+
+    /// `enterprise:1,individual_business:0.5` (weights 0–100, at most 4 decimals).
+    pub fn parse_weights(
+        value: &str,
+    ) -> Option<Vec<(crate::domain::entity_kind::EntityKind, WeightE4)>> {
+        use crate::domain::entity_kind::EntityKind;
+        let mut weights: Vec<(EntityKind, WeightE4)> = Vec::new();
+        for item in value.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+            let (kind, weight) = item.split_once(':')?;
+            let kind = EntityKind::parse_code(kind.trim())?;
+            let weight = parse_e4(weight.trim()).filter(|w| *w <= 100 * 10_000)?;
+            if weights.iter().any(|(k, _)| *k == kind) {
+                return None;
+            }
+            weights.push((kind, weight));
+        }
+        weights.sort_by_key(|(k, _)| EntityKind::ALL.iter().position(|x| x == k));
+        Some(weights)
+    }
+
+    /// `cancelled,moved_out`, or `none`.
+    pub fn parse_excluded(value: &str) -> Option<Vec<crate::roster::row::EntityStatus>> {
+        use crate::roster::row::EntityStatus;
+        if value.trim() == "none" {
+            return Some(Vec::new());
+        }
+        let mut out = Vec::new();
+        for item in value.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+            let status = EntityStatus::parse_code(item)?;
+            if !out.contains(&status) {
+                out.push(status);
+            }
+        }
+        out.sort_by_key(|s| EntityStatus::ALL.iter().position(|x| x == s));
+        Some(out)
+    }
+}
+
+/// A non-negative decimal with at most 4 decimals, in ten-thousandths (`0.5` → 5000).
+fn parse_e4(value: &str) -> Option<WeightE4> {
+    let (whole, frac) = value.split_once('.').unwrap_or((value, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if whole.is_empty() || whole.len() > 6 || frac.len() > 4 || !digits(whole) || !digits(frac) {
+        return None;
+    }
+    let whole: i64 = whole.parse().ok()?;
+    let frac: i64 = format!("{frac:0<4}").parse().ok()?;
+    Some(whole * 10_000 + frac)
 }
 
 /// A weekday and a Beijing wall-clock time: when the weekly digest is sent.
@@ -206,6 +290,7 @@ impl Settings {
             reconcile_at: time::macros::time!(02:30),
             metrics_token: None,
             digest_at: DigestAt::default(),
+            metric: MetricSettings::default(),
             mail: MailSettings {
                 smtp_url: None,
                 from: "信易贷平台 <noreply@xinyidai.localhost>".to_owned(),
@@ -354,6 +439,34 @@ impl Settings {
                 value: at.clone(),
                 reason: "应为 星期 时:分（北京时间），例如 MON 08:00",
             })?;
+        }
+        if let Some(weights) = get("XYD_METRIC_WEIGHTS") {
+            settings.metric.weights =
+                MetricSettings::parse_weights(&weights).ok_or_else(|| ConfigError::Invalid {
+                    name: "XYD_METRIC_WEIGHTS",
+                    value: weights.clone(),
+                    reason: "应为 类型:权重 并以逗号分隔，例如 enterprise:1,individual_business:0.5（权重 0–100，至多4位小数）",
+                })?;
+        }
+        if let Some(excluded) = get("XYD_METRIC_EXCLUDE") {
+            settings.metric.excluded =
+                MetricSettings::parse_excluded(&excluded).ok_or_else(|| ConfigError::Invalid {
+                    name: "XYD_METRIC_EXCLUDE",
+                    value: excluded.clone(),
+                    reason: "应为以逗号分隔的登记状态，例如 cancelled,moved_out；不排除任何状态写 none",
+                })?;
+        }
+        if let Some(months) = get("XYD_METRIC_WINDOW_MONTHS") {
+            settings.metric.window_months = months
+                .trim()
+                .parse()
+                .ok()
+                .filter(|n| (1..=60).contains(n))
+                .ok_or_else(|| ConfigError::Invalid {
+                    name: "XYD_METRIC_WINDOW_MONTHS",
+                    value: months.clone(),
+                    reason: "应为 1 到 60 之间的整数（月）",
+                })?;
         }
         if let Some(token) = get("XYD_METRICS_TOKEN") {
             let token = token.trim().to_owned();
@@ -541,6 +654,53 @@ mod tests {
         let s = settings(&[("XYD_DIGEST_AT", "fri 17:30")]).unwrap();
         assert_eq!(s.digest_at.weekday, time::Weekday::Friday);
         assert_eq!(s.digest_at.time, time::macros::time!(17:30));
+    }
+
+    #[test]
+    fn metric_settings_default_and_parse() {
+        use crate::domain::entity_kind::EntityKind;
+        use crate::roster::row::EntityStatus;
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.metric.excluded, vec![EntityStatus::Cancelled]);
+        assert_eq!(s.metric.window_months, 12);
+        assert_eq!(s.metric.weight_of(EntityKind::Enterprise), 10_000);
+        let s = settings(&[
+            (
+                "XYD_METRIC_WEIGHTS",
+                "individual_business:0.5, enterprise:2",
+            ),
+            ("XYD_METRIC_EXCLUDE", "moved_out,cancelled"),
+            ("XYD_METRIC_WINDOW_MONTHS", "6"),
+        ])
+        .unwrap();
+        assert_eq!(
+            s.metric.weights,
+            vec![
+                (EntityKind::Enterprise, 20_000),
+                (EntityKind::IndividualBusiness, 5_000)
+            ]
+        );
+        assert_eq!(s.metric.weight_of(EntityKind::Other), 10_000);
+        assert_eq!(
+            s.metric.excluded,
+            vec![EntityStatus::Cancelled, EntityStatus::MovedOut]
+        );
+        assert_eq!(s.metric.window_months, 6);
+        let s = settings(&[("XYD_METRIC_EXCLUDE", "none")]).unwrap();
+        assert!(s.metric.excluded.is_empty());
+        for bad in [
+            "enterprise",
+            "shop:1",
+            "enterprise:-1",
+            "enterprise:0.12345",
+            "enterprise:101",
+            "enterprise:1,enterprise:2",
+        ] {
+            assert!(settings(&[("XYD_METRIC_WEIGHTS", bad)]).is_err(), "{bad}");
+        }
+        assert!(settings(&[("XYD_METRIC_EXCLUDE", "closed")]).is_err());
+        assert!(settings(&[("XYD_METRIC_WINDOW_MONTHS", "0")]).is_err());
+        assert!(settings(&[("XYD_METRIC_WINDOW_MONTHS", "61")]).is_err());
     }
 
     #[test]

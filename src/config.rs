@@ -138,6 +138,9 @@ pub struct Settings {
     pub metrics_token: Option<Secret>,
     /// When the weekly digest goes to staff, Beijing time (`XYD_DIGEST_AT`, e.g. `MON 08:00`).
     pub digest_at: DigestAt,
+    /// Key an unattended LED screen shows `/screen?key=…` with (`XYD_SCREEN_KEY`). `None`: only
+    /// logged-in leaders and admins see the screen.
+    pub screen_key: Option<Secret>,
 }
 
 /// A weekday and a Beijing wall-clock time: when the weekly digest is sent.
@@ -206,6 +209,7 @@ impl Settings {
             reconcile_at: time::macros::time!(02:30),
             metrics_token: None,
             digest_at: DigestAt::default(),
+            screen_key: None,
             mail: MailSettings {
                 smtp_url: None,
                 from: "信易贷平台 <noreply@xinyidai.localhost>".to_owned(),
@@ -366,6 +370,18 @@ impl Settings {
                 });
             }
             settings.metrics_token = Some(Secret::new(token));
+        }
+        if let Some(key) = get("XYD_SCREEN_KEY") {
+            let key = key.trim().to_owned();
+            // It sits in a URL on a screen's browser for years: make it unguessable.
+            if key.chars().count() < 16 {
+                return Err(ConfigError::Invalid {
+                    name: "XYD_SCREEN_KEY",
+                    value: "***".to_owned(),
+                    reason: "至少16个字符，可用 `openssl rand -hex 16` 生成",
+                });
+            }
+            settings.screen_key = Some(Secret::new(key));
         }
         if let Some(url) = get("XYD_SMTP_URL") {
             settings.mail.smtp_url = Some(Secret::new(url.trim()));
@@ -531,6 +547,10 @@ mod tests {
         assert!(settings(&[("XYD_DATA_KEY", "abc")]).is_err());
         assert!(settings(&[("XYD_PUBLIC_URL", "example.org")]).is_err());
         assert!(settings(&[("XYD_METRICS_TOKEN", "short")]).is_err());
+        assert!(settings(&[("XYD_SCREEN_KEY", "short")]).is_err());
+        let key = "0123456789abcdef";
+        let s = settings(&[("XYD_SCREEN_KEY", key)]).unwrap();
+        assert_eq!(s.screen_key.map(|k| k.expose().to_owned()), Some(key.to_owned()));
         assert!(settings(&[("XYD_DIGEST_AT", "Monday 8am")]).is_err());
         assert!(settings(&[("XYD_DIGEST_AT", "MON 25:00")]).is_err());
     }

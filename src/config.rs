@@ -550,7 +550,10 @@ mod tests {
         assert!(settings(&[("XYD_SCREEN_KEY", "short")]).is_err());
         let key = "0123456789abcdef";
         let s = settings(&[("XYD_SCREEN_KEY", key)]).unwrap();
-        assert_eq!(s.screen_key.map(|k| k.expose().to_owned()), Some(key.to_owned()));
+        assert_eq!(
+            s.screen_key.map(|k| k.expose().to_owned()),
+            Some(key.to_owned())
+        );
         assert!(settings(&[("XYD_DIGEST_AT", "Monday 8am")]).is_err());
         assert!(settings(&[("XYD_DIGEST_AT", "MON 25:00")]).is_err());
     }

@@ -226,7 +226,13 @@ struct Days {
 }
 
 impl Days {
-    fn row(&self, scope: Scope, key: String, name: String, target: Option<TargetAmount>) -> LeagueRow {
+    fn row(
+        &self,
+        scope: Scope,
+        key: String,
+        name: String,
+        target: Option<TargetAmount>,
+    ) -> LeagueRow {
         let stages = self.now.get(&scope);
         let assigned = stages.total();
         let onboarded = stages.onboarded();

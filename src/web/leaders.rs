@@ -371,8 +371,8 @@ async fn export(
     )
     .await?
     .ok_or(AppError::NotFound)?;
-    let body =
-        workbook(&league).map_err(|e| AppError::Internal(format!("writing the league XLSX: {e}")))?;
+    let body = workbook(&league)
+        .map_err(|e| AppError::Internal(format!("writing the league XLSX: {e}")))?;
     let stamp = outreach::format_day(day).replace('-', "");
     Ok((
         [
@@ -516,7 +516,10 @@ mod tests {
         let k = Some(KEY);
         assert_eq!(screen_access(Anonymous, Some(KEY), k), Show);
         assert_eq!(screen_access(Other, Some(KEY), k), Show);
-        assert_eq!(screen_access(Anonymous, Some("wrong-key-wrong-key"), k), NotFound);
+        assert_eq!(
+            screen_access(Anonymous, Some("wrong-key-wrong-key"), k),
+            NotFound
+        );
         assert_eq!(screen_access(Anonymous, Some(KEY), None), NotFound);
         assert_eq!(screen_access(Anonymous, Some(""), k), NotFound);
         assert_eq!(screen_access(Anonymous, None, k), LogIn);

@@ -566,6 +566,9 @@ async fn change_since_last_week_and_projection() {
     let then = 12.0 * 100.0 / 33.0;
     let now = 17.0 * 100.0 / 33.0;
     assert_eq!(text(&page, "#total-change"), format!("▲ {:.1}", now - then));
+    // The county's target is its departments' targets added up (12 + 2), already passed.
+    assert_eq!(text(&page, "#total-target"), "17/14");
+    assert_eq!(text(&page, "#total-projection"), "已达成");
     app.stop().await;
 }
 
@@ -707,5 +710,70 @@ async fn only_leaders_and_admins_see_the_league() {
     assert_eq!(text(&page, "#total-assigned"), "0");
     assert!(table(&page, "bureaus").is_some());
     assert!(table(&page, "financial").is_none());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_league_fits_a_phone_and_the_screen_fits_1080p() {
+    let app = TestApp::spawn_with(|s| {
+        s.screen_key = Some(xinyidai::config::Secret::new(SCREEN_KEY));
+    })
+    .await;
+    let d = deps(&app).await;
+    seed_league(&app, &d).await;
+    let email = official(&app, Role::Leader, None, false).await;
+    let Some(browser) = crate::browser::Browser::start(390, 844).await else {
+        app.stop().await;
+        return;
+    };
+    browser.goto(&app.url("/login")).await;
+    browser.type_into("#email", &email).await;
+    browser
+        .type_into("#password", crate::people::OFFICIAL_PASSWORD)
+        .await;
+    let landed = browser
+        .submit("form.login button[type=submit]", "/login")
+        .await;
+    assert_eq!(landed, "/leaders");
+    // The tables are wider than a phone: they scroll in their own box, the page does not.
+    assert!(!browser.overflows_sideways().await, "/leaders on a phone");
+    let scrolls = browser
+        .eval(
+            "const b = document.querySelector('#table-bureaus .table-scroll');
+             return b.scrollWidth > b.clientWidth",
+        )
+        .await;
+    assert_eq!(scrolls.as_bool(), Some(true));
+    browser.screenshot("leaders-phone").await;
+    browser.resize(1280, 900).await;
+    browser.goto(&app.url("/leaders")).await;
+    browser.screenshot("leaders-desktop").await;
+
+    browser.resize(1920, 1080).await;
+    browser
+        .goto(&app.url(&format!("/screen?key={SCREEN_KEY}")))
+        .await;
+    assert!(!browser.overflows_sideways().await, "screen sideways");
+    // Everything on one screen: no part of the page below the fold, and the type is huge.
+    let height = browser
+        .eval("return document.documentElement.scrollHeight")
+        .await;
+    assert!(height.as_f64().unwrap() <= 1080.0, "screen height {height}");
+    let last_row = browser
+        .eval(
+            "const rows = document.querySelectorAll('#screen-bureaus tr');
+             return rows[rows.length - 1].getBoundingClientRect().bottom",
+        )
+        .await;
+    assert!(last_row.as_f64().unwrap() <= 1080.0, "{last_row}");
+    let rate_px = browser
+        .eval(
+            "return parseFloat(getComputedStyle(document.querySelector('#screen-rate')).fontSize)",
+        )
+        .await;
+    assert!(rate_px.as_f64().unwrap() >= 60.0, "rate type {rate_px}");
+    let png = browser.screenshot("screen-1080p").await;
+    assert_eq!(crate::browser::png_size(&png).0, 1920);
+    browser.quit().await;
     app.stop().await;
 }

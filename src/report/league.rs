@@ -151,20 +151,17 @@ pub fn projection(
 /// Orders rows by rate (highest first, then by name) and numbers them; equal rates share a rank
 /// and the next rank skips (1, 1, 3). Rates are compared as exact fractions, not floats.
 pub fn rank(rows: &mut [LeagueRow]) {
-    // a/b vs c/d as a·d vs c·b; an empty row has rate 0 (0/1).
-    let frac = |r: &LeagueRow| (r.onboarded as i128, r.assigned.max(1) as i128);
-    rows.sort_by(|a, b| {
+    // a/b against c/d as a·d against c·b; an empty row has rate 0 (0/1).
+    let frac = |r: &LeagueRow| (i128::from(r.onboarded), i128::from(r.assigned.max(1)));
+    let higher = |a: &LeagueRow, b: &LeagueRow| {
         let ((an, ad), (bn, bd)) = (frac(a), frac(b));
-        (bn * ad).cmp(&(an * bd)).then_with(|| a.name.cmp(&b.name))
-    });
+        (bn * ad).cmp(&(an * bd))
+    };
+    rows.sort_by(|a, b| higher(a, b).then_with(|| a.name.cmp(&b.name)));
     for i in 0..rows.len() {
-        rows[i].rank = if i > 0 && {
-            let ((an, ad), (bn, bd)) = (frac(&rows[i - 1]), frac(&rows[i]));
-            an * bd == bn * ad
-        } {
-            rows[i - 1].rank
-        } else {
-            i + 1
+        rows[i].rank = match i.checked_sub(1) {
+            Some(prev) if higher(&rows[prev], &rows[i]).is_eq() => rows[prev].rank,
+            _ => i + 1,
         };
     }
 }

@@ -450,6 +450,20 @@ async fn a_past_day_shows_exactly_its_snapshot() {
     .await;
     set_target(&app, b0, past, 9).await;
     set_target(&app, b0, today, 9).await;
+    // A department added since is not in the past day's table.
+    let added = store::departments::create(
+        &app.db,
+        &NewDepartment {
+            county_code: COUNTY,
+            name: "邮储银行梨树支行",
+            kind: DepartmentKind::Financial,
+            township_code: None,
+            actor: "cli",
+        },
+    )
+    .await
+    .unwrap()
+    .to_string();
     store::league::rebuild(&app.db).await.unwrap();
 
     let leader = leader(&app).await;
@@ -466,6 +480,8 @@ async fn a_past_day_shows_exactly_its_snapshot() {
     assert_eq!(text(&old, "#total-onboarded"), "15");
     assert!(text(&old, "#as-of").contains("快照"));
     assert_eq!(attr(&old, "#date", "value").unwrap(), past.to_string());
+    assert_eq!(table(&old, "financial").unwrap().len(), 2);
+    assert!(!table(&old, "financial").unwrap().contains_key(&added));
 
     let (_, new) = get_page(&app, &leader, "/leaders").await;
     let line = &table(&new, "bureaus").unwrap()[&b0.to_string()];
@@ -473,6 +489,7 @@ async fn a_past_day_shows_exactly_its_snapshot() {
     assert_eq!((line.stages[4], line.rate.as_str()), (8, "80.0%"));
     assert_eq!(line.target, "8/9");
     assert_eq!(text(&new, "#total-onboarded"), "18");
+    assert!(table(&new, "financial").unwrap().contains_key(&added));
     // b0 (80 %) now leads alone; b1 (50 %) is second.
     assert_eq!(line.rank, 1);
     assert_eq!(

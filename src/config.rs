@@ -140,6 +140,9 @@ pub struct Settings {
     pub digest_at: DigestAt,
     /// How the credit-monitoring figure is computed (`XYD_METRIC_*`, see docs/metrics.md).
     pub metric: MetricSettings,
+    /// Key an unattended LED screen shows `/screen?key=…` with (`XYD_SCREEN_KEY`). `None`: only
+    /// logged-in leaders and admins see the screen.
+    pub screen_key: Option<Secret>,
 }
 
 /// A weight in ten-thousandths (`0.5` → 5000), so weighted sums stay exact integers.
@@ -291,6 +294,7 @@ impl Settings {
             metrics_token: None,
             digest_at: DigestAt::default(),
             metric: MetricSettings::default(),
+            screen_key: None,
             mail: MailSettings {
                 smtp_url: None,
                 from: "信易贷平台 <noreply@xinyidai.localhost>".to_owned(),
@@ -480,6 +484,18 @@ impl Settings {
             }
             settings.metrics_token = Some(Secret::new(token));
         }
+        if let Some(key) = get("XYD_SCREEN_KEY") {
+            let key = key.trim().to_owned();
+            // It sits in a URL on a screen's browser for years: make it unguessable.
+            if key.chars().count() < 16 {
+                return Err(ConfigError::Invalid {
+                    name: "XYD_SCREEN_KEY",
+                    value: "***".to_owned(),
+                    reason: "至少16个字符，可用 `openssl rand -hex 16` 生成",
+                });
+            }
+            settings.screen_key = Some(Secret::new(key));
+        }
         if let Some(url) = get("XYD_SMTP_URL") {
             settings.mail.smtp_url = Some(Secret::new(url.trim()));
         }
@@ -644,6 +660,13 @@ mod tests {
         assert!(settings(&[("XYD_DATA_KEY", "abc")]).is_err());
         assert!(settings(&[("XYD_PUBLIC_URL", "example.org")]).is_err());
         assert!(settings(&[("XYD_METRICS_TOKEN", "short")]).is_err());
+        assert!(settings(&[("XYD_SCREEN_KEY", "short")]).is_err());
+        let key = "0123456789abcdef";
+        let s = settings(&[("XYD_SCREEN_KEY", key)]).unwrap();
+        assert_eq!(
+            s.screen_key.map(|k| k.expose().to_owned()),
+            Some(key.to_owned())
+        );
         assert!(settings(&[("XYD_DIGEST_AT", "Monday 8am")]).is_err());
         assert!(settings(&[("XYD_DIGEST_AT", "MON 25:00")]).is_err());
     }

@@ -12,15 +12,27 @@ use super::{Context, Db, StoreError, WritePool, like_escape};
 const COLUMNS: &str =
     "uscc, name, kind, legal_rep, county_code, township_code, industry, address, founded, status";
 const COLUMN_COUNT: usize = 10;
+/// The leaders' read model (`store::league`): where a row is counted. A new row is written with
+/// them filled in (its own county, township, kind and status; no department; not started), so
+/// an import never rewrites the rows it has just inserted; the batch is then added to the
+/// counts in one statement.
+const COUNTED_COLUMNS: &str = "counted_county, counted_township, counted_department, \
+     counted_kind, counted_status, counted_stage";
+const COUNTED_COUNT: usize = 6;
 
 /// Only rows whose data differ are touched, so importing the same file twice changes nothing
 /// (not even `updated_at`), and `rows_affected` counts real inserts and changes.
+///
+/// A changed row keeps its department and stage in the read model and takes its new county,
+/// township, kind and status (the batch was subtracted before and is added after).
 const UPSERT_TAIL: &str = r#"
  ON CONFLICT (uscc) DO UPDATE SET
    name = excluded.name, kind = excluded.kind, legal_rep = excluded.legal_rep,
    county_code = excluded.county_code, township_code = excluded.township_code,
    industry = excluded.industry, address = excluded.address, founded = excluded.founded,
-   status = excluded.status, updated_at = excluded.updated_at
+   status = excluded.status, updated_at = excluded.updated_at,
+   counted_county = excluded.counted_county, counted_township = excluded.counted_township,
+   counted_kind = excluded.counted_kind, counted_status = excluded.counted_status
  WHERE (entities.name, entities.kind, entities.legal_rep, entities.county_code,
         entities.township_code, entities.industry, entities.address, entities.founded,
         entities.status)
@@ -48,9 +60,13 @@ pub async fn upsert_batch(db: &Db, entries: &[RosterEntry]) -> Result<u64, Store
 /// every numbered (`$n`) parameter, and SQLite finds a name by a linear scan, which made
 /// 4,000-parameter statements quadratic (two thirds of an import's CPU time).
 fn multi_row_upsert_sql(rows: usize) -> String {
-    let row = format!("({})", ["?"; COLUMN_COUNT].join(", "));
+    // The counted columns: county, township ('' for none), no department, kind, status, stage.
+    let row = format!(
+        "({}, ?, COALESCE(?, ''), 0, ?, ?, 'not_started')",
+        ["?"; COLUMN_COUNT].join(", ")
+    );
     let values = vec![row.as_str(); rows].join(", ");
-    format!("INSERT INTO entities ({COLUMNS}) VALUES {values}{UPSERT_TAIL}")
+    format!("INSERT INTO entities ({COLUMNS}, {COUNTED_COLUMNS}) VALUES {values}{UPSERT_TAIL}")
 }
 
 async fn upsert_sqlite(pool: &SqlitePool, entries: &[RosterEntry]) -> Result<u64, StoreError> {
@@ -59,6 +75,7 @@ async fn upsert_sqlite(pool: &SqlitePool, entries: &[RosterEntry]) -> Result<u64
         .begin_write()
         .await
         .context("starting a roster batch")?;
+    shift_batch(&mut *tx, entries, false).await?;
     let mut changed = 0;
     for chunk in entries.chunks(SQLITE_ROWS_PER_STATEMENT) {
         let tail_sql;
@@ -80,6 +97,10 @@ async fn upsert_sqlite(pool: &SqlitePool, entries: &[RosterEntry]) -> Result<u64
                 .bind(e.industry.map(String::from))
                 .bind(&e.address)
                 .bind(e.founded)
+                .bind(e.status.as_str())
+                .bind(&e.county_code)
+                .bind(&e.township_code)
+                .bind(e.kind.as_str())
                 .bind(e.status.as_str());
         }
         changed += query
@@ -88,7 +109,7 @@ async fn upsert_sqlite(pool: &SqlitePool, entries: &[RosterEntry]) -> Result<u64
             .context("upserting roster rows")?
             .rows_affected();
     }
-    recount_batch(&mut *tx, entries).await?;
+    shift_batch(&mut *tx, entries, true).await?;
     tx.commit().await.context("committing a roster batch")?;
     Ok(changed)
 }
@@ -106,9 +127,10 @@ async fn upsert_postgres(pool: &PgPool, entries: &[RosterEntry]) -> Result<u64, 
         .execute(&mut *tx)
         .await
         .context("opening a savepoint")?;
-    match copy_rows(&mut tx, "entities", entries).await {
+    match copy_rows(&mut tx, "entities", entries, true).await {
         Ok(()) => {
-            recount_batch(&mut *tx, entries).await?;
+            // All new: nothing to take out of the counts first.
+            shift_batch(&mut *tx, entries, true).await?;
             tx.commit().await.context("committing a roster batch")?;
             return Ok(entries.len() as u64);
         }
@@ -117,6 +139,7 @@ async fn upsert_postgres(pool: &PgPool, entries: &[RosterEntry]) -> Result<u64, 
                 .execute(&mut *tx)
                 .await
                 .context("rolling back to the savepoint")?;
+            shift_batch(&mut *tx, entries, false).await?;
         }
         Err(err) => return Err(err).context("copying roster rows"),
     }
@@ -129,40 +152,52 @@ async fn upsert_postgres(pool: &PgPool, entries: &[RosterEntry]) -> Result<u64, 
     .execute(&mut *tx)
     .await
     .context("creating the roster staging table")?;
-    copy_rows(&mut tx, "entities_staging", entries)
+    copy_rows(&mut tx, "entities_staging", entries, false)
         .await
         .context("copying roster rows to the staging table")?;
     let changed = sqlx::query(&format!(
-        "INSERT INTO entities ({COLUMNS}) SELECT {COLUMNS} FROM entities_staging {UPSERT_TAIL}"
+        "INSERT INTO entities ({COLUMNS}, {COUNTED_COLUMNS})
+         SELECT {COLUMNS}, county_code, COALESCE(township_code, ''), 0, kind, status, 'not_started'
+         FROM entities_staging {UPSERT_TAIL}"
     ))
     .execute(&mut *tx)
     .await
     .context("upserting staged roster rows")?
     .rows_affected();
-    recount_batch(&mut *tx, entries).await?;
+    shift_batch(&mut *tx, entries, true).await?;
     tx.commit().await.context("committing a roster batch")?;
     Ok(changed)
 }
 
-/// New and changed roster rows move in the leaders' read model in the batch's transaction.
-async fn recount_batch<C: super::league::LeagueConnection + ?Sized>(
+/// Takes the batch's existing rows out of the leaders' read model before the upsert
+/// (`add == false`) and puts the whole batch back after it, in the batch's transaction.
+async fn shift_batch<C: super::league::LeagueConnection + ?Sized>(
     conn: &mut C,
     entries: &[RosterEntry],
+    add: bool,
 ) -> Result<(), StoreError> {
     let usccs: Vec<&str> = entries.iter().map(|e| e.uscc.as_str()).collect();
-    super::league::recount_in(conn, super::league::Which::Usccs(&usccs)).await
+    conn.shift(super::league::Which::Usccs(&usccs), add).await
 }
 
+/// `counted`: also the read-model columns of a new row (the staging table has none).
 async fn copy_rows(
     conn: &mut sqlx::PgConnection,
     table: &str,
     entries: &[RosterEntry],
+    counted: bool,
 ) -> Result<(), sqlx::Error> {
+    let width = if counted {
+        COLUMN_COUNT + COUNTED_COUNT
+    } else {
+        COLUMN_COUNT
+    };
     let mut buf = String::with_capacity(entries.len() * 160);
     for e in entries {
         let founded = e.founded.map(|d| d.to_string());
         let industry = e.industry.map(String::from);
-        let fields: [Option<&str>; COLUMN_COUNT] = [
+        let township = e.township_code.as_deref().unwrap_or("");
+        let fields: [Option<&str>; COLUMN_COUNT + COUNTED_COUNT] = [
             Some(e.uscc.as_str()),
             Some(&e.name),
             Some(e.kind.as_str()),
@@ -173,11 +208,24 @@ async fn copy_rows(
             e.address.as_deref(),
             founded.as_deref(),
             Some(e.status.as_str()),
+            Some(&e.county_code),
+            Some(township),
+            Some("0"),
+            Some(e.kind.as_str()),
+            Some(e.status.as_str()),
+            Some("not_started"),
         ];
-        push_copy_csv_line(&mut buf, &fields);
+        push_copy_csv_line(&mut buf, &fields[..width]);
     }
     let mut copy = conn
-        .copy_in_raw(&format!("COPY {table} ({COLUMNS}) FROM STDIN (FORMAT csv)"))
+        .copy_in_raw(&format!(
+            "COPY {table} ({COLUMNS}{}) FROM STDIN (FORMAT csv)",
+            if counted {
+                format!(", {COUNTED_COLUMNS}")
+            } else {
+                String::new()
+            }
+        ))
         .await?;
     copy.send(buf.into_bytes()).await?;
     copy.finish().await?;

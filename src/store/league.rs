@@ -140,23 +140,31 @@ fn retarget_sql(condition: &str) -> String {
 pub trait LeagueConnection {
     /// Moves `which` entities to the `league_counts` rows they belong in now.
     fn recount(&mut self, which: Which<'_>) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Takes `which` entities out of (`add == false`) or puts them into (`true`) the rows their
+    /// `counted_*` columns name, without looking at where they belong. For writers that set
+    /// `counted_*` themselves (the roster import: subtract, upsert, add).
+    fn shift(
+        &mut self,
+        which: Which<'_>,
+        add: bool,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 macro_rules! recount_impl {
-    ($conn:ty, $numbered:expr) => {
-        impl LeagueConnection for $conn {
-            async fn recount(&mut self, which: Which<'_>) -> Result<(), StoreError> {
-                if which.is_empty() {
-                    return Ok(());
-                }
+    ($engine:ident, $conn:ty, $numbered:expr) => {
+        mod $engine {
+            use super::*;
+
+            /// Runs `statements(condition)` for each chunk of `which`, binding its values.
+            pub(super) async fn for_each_chunk(
+                conn: &mut $conn,
+                which: Which<'_>,
+                statements: impl Fn(&str) -> Vec<String> + Send,
+            ) -> Result<(), StoreError> {
                 for part in which.chunks() {
                     let (condition, ids, texts) = part.condition($numbered);
-                    let statements = [
-                        shift_sql(&condition, '-'),
-                        retarget_sql(&condition),
-                        shift_sql(&condition, '+'),
-                    ];
-                    for sql in &statements {
+                    for sql in &statements(&condition) {
                         let mut query = sqlx::query(sql);
                         for id in &ids {
                             query = query.bind(*id);
@@ -165,24 +173,58 @@ macro_rules! recount_impl {
                             query = query.bind(*text);
                         }
                         query
-                            .execute(&mut *self)
+                            .execute(&mut *conn)
                             .await
                             .context("recounting the league read model")?;
                     }
                 }
-                // Rows emptied by moves are dropped, so reads stay proportional to what exists.
+                Ok(())
+            }
+
+            /// Rows emptied by moves are dropped, so reads stay proportional to what exists.
+            pub(super) async fn drop_empty(conn: &mut $conn) -> Result<(), StoreError> {
                 sqlx::query("DELETE FROM league_counts WHERE n = 0")
-                    .execute(&mut *self)
+                    .execute(&mut *conn)
                     .await
                     .context("dropping empty league rows")?;
+                Ok(())
+            }
+        }
+
+        impl LeagueConnection for $conn {
+            async fn recount(&mut self, which: Which<'_>) -> Result<(), StoreError> {
+                if which.is_empty() {
+                    return Ok(());
+                }
+                $engine::for_each_chunk(self, which, |condition| {
+                    vec![
+                        shift_sql(condition, '-'),
+                        retarget_sql(condition),
+                        shift_sql(condition, '+'),
+                    ]
+                })
+                .await?;
+                $engine::drop_empty(self).await
+            }
+
+            async fn shift(&mut self, which: Which<'_>, add: bool) -> Result<(), StoreError> {
+                if which.is_empty() {
+                    return Ok(());
+                }
+                let sign = if add { '+' } else { '-' };
+                $engine::for_each_chunk(self, which, |condition| vec![shift_sql(condition, sign)])
+                    .await?;
+                if add {
+                    $engine::drop_empty(self).await?;
+                }
                 Ok(())
             }
         }
     };
 }
 
-recount_impl!(SqliteConnection, false);
-recount_impl!(PgConnection, true);
+recount_impl!(sqlite_counts, SqliteConnection, false);
+recount_impl!(pg_counts, PgConnection, true);
 
 /// Recounts `which` on `conn`: pass the transaction that makes the change (`&mut *tx`), so the
 /// read model commits with it or not at all.

@@ -156,7 +156,27 @@ impl Application {
                     worker_stopped.clone(),
                 )),
             ));
+            tasks.push((
+                "leaders' weekly digest",
+                tokio::spawn(crate::leaders_digest::run_weekly(
+                    db.clone(),
+                    self.state.mailer.clone(),
+                    self.state.vault.clone(),
+                    settings.public_url.clone(),
+                    settings.jurisdiction.clone(),
+                    settings.digest_at,
+                    worker_stopped.clone(),
+                )),
+            ));
         }
+        // The league snapshot of each day, at midnight Beijing.
+        tasks.push((
+            "daily league snapshot",
+            tokio::spawn(crate::leaders_digest::run_daily_snapshots(
+                db.clone(),
+                worker_stopped.clone(),
+            )),
+        ));
         let router = web::router(self.state);
         let served = axum::serve(
             self.listener,

@@ -7,6 +7,7 @@ pub mod assignment;
 pub mod config;
 pub mod demo;
 pub mod digest;
+pub mod leaders_digest;
 pub mod domain;
 pub mod id_vault;
 pub mod mail;

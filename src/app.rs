@@ -68,6 +68,8 @@ impl Application {
                 settings.jurisdiction
             );
         }
+        // Before serving, so the catch-up never races with what a request (or test) records.
+        crate::leaders_digest::catch_up_at_start(&db).await;
         let vault = Arc::new(open_vault(&settings)?);
         let mailer = Mailer::from_settings(&settings.mail).context("setting up outgoing mail")?;
         let listener = TcpListener::bind(settings.listen)

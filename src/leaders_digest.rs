@@ -180,9 +180,9 @@ async fn every<N, J, F>(
     }
 }
 
-/// The daily snapshot job: catches up yesterday once, then records each day at midnight.
-pub async fn run_daily_snapshots(db: Db, shutdown: tokio::sync::watch::Receiver<bool>) {
-    match catch_up(&db, OffsetDateTime::now_utc()).await {
+/// [`catch_up`] as the server starts: a failure is logged, never keeps the server down.
+pub async fn catch_up_at_start(db: &Db) {
+    match catch_up(db, OffsetDateTime::now_utc()).await {
         Ok(Some(day)) => tracing::info!(%day, "missed league snapshot taken"),
         Ok(None) => {}
         Err(err) => tracing::warn!(
@@ -190,6 +190,10 @@ pub async fn run_daily_snapshots(db: Db, shutdown: tokio::sync::watch::Receiver<
             "league snapshot catch-up failed"
         ),
     }
+}
+
+/// The daily snapshot job: records each day at the midnight that ends it.
+pub async fn run_daily_snapshots(db: Db, shutdown: tokio::sync::watch::Receiver<bool>) {
     every("league snapshot", next_midnight, shutdown, |due| {
         let db = db.clone();
         async move {
@@ -241,7 +245,10 @@ pub fn movers(
             let b = before.get(id).filter(|b| b.assigned > 0)?;
             (t.assigned > 0).then(|| Mover {
                 department_id: *id,
-                name: names.get(id).cloned().unwrap_or_else(|| format!("部门 {id}")),
+                name: names
+                    .get(id)
+                    .cloned()
+                    .unwrap_or_else(|| format!("部门 {id}")),
                 before: b.rate(),
                 now: t.rate(),
                 change_pp: t.rate() - b.rate(),
@@ -537,8 +544,7 @@ pub async fn run_weekly(
             let (db, mailer, vault) = (db.clone(), mailer.clone(), vault.clone());
             let (public_url, jurisdiction) = (public_url.clone(), jurisdiction.clone());
             async move {
-                match send_week(&db, &mailer, &vault, &public_url, &jurisdiction, due, false)
-                    .await
+                match send_week(&db, &mailer, &vault, &public_url, &jurisdiction, due, false).await
                 {
                     Ok(r) => tracing::info!(
                         sent = r.sent,
@@ -688,7 +694,13 @@ mod tests {
         assert!(html.contains("李县长"));
         assert!(html.contains("梨树县"));
 
-        let empty = content("梨树县", date!(2026 - 11 - 30), None, None, "https://x.test");
+        let empty = content(
+            "梨树县",
+            date!(2026 - 11 - 30),
+            None,
+            None,
+            "https://x.test",
+        );
         let mail = messages::leaders_digest("leader@example.org", &empty).unwrap();
         assert!(mail.text.contains("暂无排行数据"), "{}", mail.text);
         assert!(mail.text.contains("2026-11-23"), "{}", mail.text);

@@ -404,7 +404,10 @@ mod tests {
         let s = Scale::of(&c).unwrap();
         assert_eq!(s.x(date!(2026 - 11 - 01)), MARGIN_LEFT);
         assert_eq!(s.x(date!(2026 - 11 - 11)), WIDTH - MARGIN_RIGHT);
-        assert_eq!(s.x(date!(2026 - 11 - 06)), (MARGIN_LEFT + WIDTH - MARGIN_RIGHT) / 2.0);
+        assert_eq!(
+            s.x(date!(2026 - 11 - 06)),
+            (MARGIN_LEFT + WIDTH - MARGIN_RIGHT) / 2.0
+        );
         assert_eq!(s.y(0.0), MARGIN_TOP + PLOT_HEIGHT);
         assert_eq!(s.y(100.0), MARGIN_TOP);
         assert_eq!(s.y(50.0), MARGIN_TOP + PLOT_HEIGHT / 2.0);

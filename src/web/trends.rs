@@ -165,11 +165,7 @@ async fn chart_days(
                 Some((d.department_id, entities_of(amount, n)))
             })
             .collect();
-        days.push(DayData {
-            day,
-            rows,
-            targets,
-        });
+        days.push(DayData { day, rows, targets });
     }
     let rows = league::counts(&state.db, counties).await?;
     let assigned = by_department(&rows);

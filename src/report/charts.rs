@@ -21,7 +21,9 @@ pub const MARGIN_LEFT: f64 = 56.0;
 pub const MARGIN_RIGHT: f64 = 16.0;
 pub const MARGIN_TOP: f64 = 16.0;
 pub const MARGIN_BOTTOM: f64 = 32.0;
-const FONT_SIZE: f64 = 12.0;
+const FONT_SIZE: f64 = 14.0;
+/// Narrower than this the drawing scrolls inside its box rather than shrinking its labels.
+pub const MIN_WIDTH_PX: u32 = 600;
 const LEGEND_ROW: f64 = 20.0;
 const LEGEND_SWATCH: f64 = 18.0;
 
@@ -242,7 +244,7 @@ pub fn line_chart(chart: &LineChart) -> Option<Chart> {
     let mut svg = String::new();
     let _ = write!(
         svg,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" id="{id}" class="chart" viewBox="0 0 {WIDTH} {height}" width="{WIDTH}" height="{height}" style="max-width:100%;height:auto" role="img" aria-labelledby="{id}-title {id}-desc" font-family="{FONT_FAMILY}" font-size="{FONT_SIZE}">"#
+        r#"<svg xmlns="http://www.w3.org/2000/svg" id="{id}" class="chart" viewBox="0 0 {WIDTH} {height}" width="{WIDTH}" height="{height}" style="width:100%;min-width:{MIN_WIDTH_PX}px;height:auto" role="img" aria-labelledby="{id}-title {id}-desc" font-family="{FONT_FAMILY}" font-size="{FONT_SIZE}">"#
     );
     let _ = write!(
         svg,
@@ -286,6 +288,15 @@ pub fn line_chart(chart: &LineChart) -> Option<Chart> {
             scale.polyline(&target.points),
             escape(&target.name)
         );
+        // Marked too: the target may be known on a single day only (a new month's first).
+        for (d, v) in &target.points {
+            let _ = write!(
+                svg,
+                r##"<circle class="target-point" cx="{}" cy="{}" r="3" fill="#cf222e"/>"##,
+                scale.x(*d),
+                scale.y(*v)
+            );
+        }
     }
     for (i, s) in chart.series.iter().enumerate() {
         let colour = PALETTE[i % PALETTE.len()];

@@ -629,3 +629,73 @@ async fn the_commands_take_a_snapshot_and_send_the_leaders_digest() {
     assert_eq!(last, "sent=0 skipped=1");
     db.close().await;
 }
+
+/// A phone's viewport (CSS pixels).
+const PHONE: (u32, u32) = (390, 844);
+
+#[tokio::test]
+async fn the_trends_page_fits_a_phone_in_chromium() {
+    let app = TestApp::spawn().await;
+    let depts = departments(&app).await;
+    let today = calendar::today();
+    // Thirty days of every department climbing at its own pace.
+    for back in (0..30).rev() {
+        let day = today - Duration::days(back);
+        let rates: Vec<(i64, i64, i64)> = depts
+            .iter()
+            .enumerate()
+            .map(|(i, d)| {
+                let pace = i64::try_from(i % 7 + 1).unwrap();
+                (d.id, ((30 - back) * pace).min(100), 100)
+            })
+            .collect();
+        set_counts(&app.db, &rows_of(&rates)).await;
+        if back > 0 {
+            league::take_snapshot(&app.db, day, Trigger::Schedule)
+                .await
+                .unwrap();
+        }
+    }
+    for d in &depts {
+        store::assignments::set_target(
+            &app.db,
+            COUNTY,
+            d.id,
+            &calendar::period_of(today),
+            TargetAmount::Count(60),
+            today + Duration::days(10),
+            "cli",
+        )
+        .await
+        .unwrap();
+    }
+    let leader = official(&app, Role::Leader, None, false).await;
+    let Some(chrome) = crate::browser::Browser::start(PHONE.0, PHONE.1).await else {
+        app.stop().await;
+        return;
+    };
+    chrome.goto(&app.url("/login")).await;
+    chrome.type_into("#email", &leader).await;
+    chrome.type_into("#password", OFFICIAL_PASSWORD).await;
+    let landed = chrome
+        .submit("form.login button[type=submit]", "/login")
+        .await;
+    assert_eq!(landed, "/leaders");
+    for kind in ["bureau", "township"] {
+        chrome
+            .goto(&app.url(&format!("/leaders/trends?kind={kind}")))
+            .await;
+        assert!(!chrome.overflows_sideways().await, "{kind} on a phone");
+        // Narrower than the drawing, the chart scrolls inside its own box.
+        let boxed = chrome
+            .eval("return document.querySelector('#rate-chart').parentElement.getBoundingClientRect().right")
+            .await;
+        assert!(boxed.as_f64().unwrap() <= f64::from(PHONE.0), "{boxed}");
+        chrome.screenshot(&format!("trends-{kind}-phone")).await;
+    }
+    chrome.resize(1280, 1600).await;
+    chrome.goto(&app.url("/leaders/trends?kind=township")).await;
+    chrome.screenshot("trends-desktop").await;
+    chrome.quit().await;
+    app.stop().await;
+}

@@ -495,9 +495,7 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()> {
         Command::Digest {
             action: DigestAction::Send { dry_run },
         } => digest_send(&settings, dry_run).await,
-        Command::League {
-            action: LeagueAction::Snapshot { day },
-        } => league_snapshot(&settings, day).await,
+        Command::League { action } => league(&settings, action).await,
         Command::Assign { action } => assign(&settings, action).await,
         Command::Target { action } => target(&settings, action).await,
         Command::SampleRoster { rows, output, seed } => {
@@ -633,6 +631,12 @@ async fn digest_send(settings: &Settings, dry_run: bool) -> anyhow::Result<()> {
         anyhow::bail!("{} 封提醒邮件未能发出", report.failed);
     }
     Ok(())
+}
+
+async fn league(settings: &Settings, action: LeagueAction) -> anyhow::Result<()> {
+    match action {
+        LeagueAction::Snapshot { day } => league_snapshot(settings, day).await,
+    }
 }
 
 /// `league snapshot`: records `day` (default today, Beijing), ending stdout with the day.

@@ -68,6 +68,8 @@ impl Application {
                 settings.jurisdiction
             );
         }
+        // Before serving, so the catch-up never races with what a request (or test) records.
+        crate::leaders_digest::catch_up_at_start(&db).await;
         let vault = Arc::new(open_vault(&settings)?);
         let mailer = Mailer::from_settings(&settings.mail).context("setting up outgoing mail")?;
         let listener = TcpListener::bind(settings.listen)
@@ -156,7 +158,27 @@ impl Application {
                     worker_stopped.clone(),
                 )),
             ));
+            tasks.push((
+                "leaders' weekly digest",
+                tokio::spawn(crate::leaders_digest::run_weekly(
+                    db.clone(),
+                    self.state.mailer.clone(),
+                    self.state.vault.clone(),
+                    settings.public_url.clone(),
+                    settings.jurisdiction.clone(),
+                    settings.digest_at,
+                    worker_stopped.clone(),
+                )),
+            ));
         }
+        // The league snapshot of each day, at midnight Beijing.
+        tasks.push((
+            "daily league snapshot",
+            tokio::spawn(crate::leaders_digest::run_daily_snapshots(
+                db.clone(),
+                worker_stopped.clone(),
+            )),
+        ));
         let router = web::router(self.state);
         let served = axum::serve(
             self.listener,

@@ -9,6 +9,7 @@ pub mod demo;
 pub mod digest;
 pub mod domain;
 pub mod id_vault;
+pub mod leaders_digest;
 pub mod mail;
 pub mod password;
 pub mod qr;

@@ -120,10 +120,15 @@ enum Command {
         #[command(subcommand)]
         action: TargetAction,
     },
-    /// 每周提醒邮件（发给各部门工作人员）
+    /// 每周提醒邮件（发给各部门工作人员和县领导）
     Digest {
         #[command(subcommand)]
         action: DigestAction,
+    },
+    /// 领导看板的排行数据
+    League {
+        #[command(subcommand)]
+        action: LeagueAction,
     },
     /// 生成一份虚构的名录 CSV（演示、培训和性能测试用）
     SampleRoster {
@@ -193,6 +198,24 @@ enum DigestAction {
         #[arg(long)]
         dry_run: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum LeagueAction {
+    /// 生成某一天的排行快照（默认今天，北京时间）；当天已有快照时替换。标准输出最后一行为快照日期
+    Snapshot {
+        /// 日期，格式 YYYY-MM-DD
+        #[arg(long, value_parser = parse_day)]
+        day: Option<time::Date>,
+    },
+}
+
+fn parse_day(value: &str) -> Result<time::Date, String> {
+    time::Date::parse(
+        value,
+        time::macros::format_description!("[year]-[month]-[day]"),
+    )
+    .map_err(|_| format!("日期格式应为 YYYY-MM-DD，实际为“{value}”"))
 }
 
 #[derive(Debug, Subcommand)]
@@ -472,6 +495,7 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()> {
         Command::Digest {
             action: DigestAction::Send { dry_run },
         } => digest_send(&settings, dry_run).await,
+        Command::League { action } => league(&settings, action).await,
         Command::Assign { action } => assign(&settings, action).await,
         Command::Target { action } => target(&settings, action).await,
         Command::SampleRoster { rows, output, seed } => {
@@ -559,10 +583,33 @@ async fn digest_send(settings: &Settings, dry_run: bool) -> anyhow::Result<()> {
         );
     }
     let now = time::OffsetDateTime::now_utc();
-    let outcome =
-        xinyidai::digest::send_week(&db, &mailer, &vault, &settings.public_url, now, dry_run).await;
+    let outcome = async {
+        let staff =
+            xinyidai::digest::send_week(&db, &mailer, &vault, &settings.public_url, now, dry_run)
+                .await?;
+        let leaders = xinyidai::leaders_digest::send_week(
+            &db,
+            &mailer,
+            &vault,
+            &settings.public_url,
+            &settings.jurisdiction,
+            now,
+            dry_run,
+        )
+        .await?;
+        Ok::<_, xinyidai::store::StoreError>((staff, leaders))
+    }
+    .await;
     db.close().await;
-    let report = outcome.context("发送每周提醒时数据库出错；已发出的已记录，可稍后重新运行")?;
+    let (staff, leaders) =
+        outcome.context("发送每周提醒时数据库出错；已发出的已记录，可稍后重新运行")?;
+    // One line for both kinds: staff digests and leaders' digests count alike.
+    let report = xinyidai::digest::SendReport {
+        sent: staff.sent + leaders.sent,
+        skipped: staff.skipped + leaders.skipped,
+        failed: staff.failed + leaders.failed,
+        pending: staff.pending + leaders.pending,
+    };
     if report.failed > 0 {
         eprintln!(
             "{} 封未能发出（邮件服务器拒收或无法连接），下次运行会重试",
@@ -582,6 +629,33 @@ async fn digest_send(settings: &Settings, dry_run: bool) -> anyhow::Result<()> {
     }
     if report.failed > 0 {
         anyhow::bail!("{} 封提醒邮件未能发出", report.failed);
+    }
+    Ok(())
+}
+
+async fn league(settings: &Settings, action: LeagueAction) -> anyhow::Result<()> {
+    match action {
+        LeagueAction::Snapshot { day } => league_snapshot(settings, day).await,
+    }
+}
+
+/// `league snapshot`: records `day` (default today, Beijing), ending stdout with the day.
+async fn league_snapshot(settings: &Settings, day: Option<time::Date>) -> anyhow::Result<()> {
+    let day = day.unwrap_or_else(xinyidai::domain::calendar::today);
+    let db = Db::open(&settings.database_url, 2).await?;
+    let outcome = xinyidai::leaders_digest::take_snapshot(
+        &db,
+        day,
+        xinyidai::store::league::Trigger::Manual,
+        "cli",
+    )
+    .await;
+    db.close().await;
+    outcome.context("生成排行快照时数据库出错")?;
+    eprintln!("已生成 {day} 的排行快照");
+    #[allow(clippy::print_stdout)] // the machine-readable result line, last on stdout
+    {
+        println!("{day}");
     }
     Ok(())
 }

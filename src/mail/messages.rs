@@ -214,6 +214,27 @@ pub fn digest(to: &str, d: &crate::digest::DigestContent) -> Result<Outgoing, Ma
     })
 }
 
+/// The weekly digest to one leader (content built by `crate::leaders_digest`).
+pub fn leaders_digest(
+    to: &str,
+    d: &crate::leaders_digest::LeadersDigestContent,
+) -> Result<Outgoing, MailError> {
+    let subject = subject(&format!("本周入驻排行（{}，{}）", d.jurisdiction, d.week));
+    Ok(Outgoing {
+        kind: MailKind::LeadersDigest,
+        to: to.to_owned(),
+        text: LeadersDigestText { d }.render()?,
+        html: Some(
+            LeadersDigestHtml {
+                subject: &subject,
+                d,
+            }
+            .render()?,
+        ),
+        subject,
+    })
+}
+
 fn subject(what: &str) -> String {
     format!("{SUBJECT_PREFIX}{what}")
 }
@@ -330,6 +351,19 @@ struct DigestText<'a> {
 struct DigestHtml<'a> {
     subject: &'a str,
     d: &'a crate::digest::DigestContent,
+}
+
+#[derive(Template)]
+#[template(path = "mail/leaders_digest.txt")]
+struct LeadersDigestText<'a> {
+    d: &'a crate::leaders_digest::LeadersDigestContent,
+}
+
+#[derive(Template)]
+#[template(path = "mail/leaders_digest.html")]
+struct LeadersDigestHtml<'a> {
+    subject: &'a str,
+    d: &'a crate::leaders_digest::LeadersDigestContent,
 }
 
 #[cfg(test)]

@@ -43,6 +43,7 @@ pub enum MailKind {
     ProvinceRejected,
     ReviewDecided,
     Digest,
+    LeadersDigest,
 }
 
 impl MailKind {
@@ -55,6 +56,7 @@ impl MailKind {
             MailKind::ProvinceRejected => "province_rejected",
             MailKind::ReviewDecided => "review_decided",
             MailKind::Digest => "digest",
+            MailKind::LeadersDigest => "leaders_digest",
         }
     }
 }

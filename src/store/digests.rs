@@ -159,8 +159,9 @@ pub async fn opted_out(db: &Db, account_id: i64) -> Result<bool, StoreError> {
     Ok(n > 0)
 }
 
-/// Turns the digest off (`subscribed = false`) or back on for a staff account, audited. `false`
-/// when nothing changed (already so, or not a staff account).
+/// Turns the digest off (`subscribed = false`) or back on for a staff or leader account (leaders
+/// get their own weekly digest), audited. `false` when nothing changed (already so, or another
+/// role).
 pub async fn set_subscribed(
     db: &Db,
     account_id: i64,
@@ -172,14 +173,14 @@ pub async fn set_subscribed(
     let (sql, action) = if subscribed {
         (
             "UPDATE accounts SET digest_opt_out_at = NULL
-             WHERE id = $1 AND role = 'staff' AND digest_opt_out_at IS NOT NULL
+             WHERE id = $1 AND role IN ('staff', 'leader') AND digest_opt_out_at IS NOT NULL
                AND digest_opt_out_at <= $2",
             "digest.subscribed",
         )
     } else {
         (
             "UPDATE accounts SET digest_opt_out_at = $2
-             WHERE id = $1 AND role = 'staff' AND digest_opt_out_at IS NULL",
+             WHERE id = $1 AND role IN ('staff', 'leader') AND digest_opt_out_at IS NULL",
             "digest.unsubscribed",
         )
     };

@@ -170,7 +170,7 @@ async fn accepted_since(
 }
 
 /// The department's target for a period, if one is set.
-async fn target_of(
+pub async fn target_of(
     db: &Db,
     department_id: i64,
     period: &str,

@@ -22,7 +22,7 @@ use crate::people::{
 };
 use crate::registration::id_number;
 
-fn mailer() -> Mailer {
+pub fn mailer() -> Mailer {
     Mailer::from_settings(&MailSettings {
         smtp_url: Some(Secret::new(smtp_url())),
         from: "信易贷平台 <noreply@xinyidai.test>".to_owned(),
@@ -31,7 +31,7 @@ fn mailer() -> Mailer {
     .unwrap()
 }
 
-async fn account_id(db: &Db, email: &str) -> i64 {
+pub async fn account_id(db: &Db, email: &str) -> i64 {
     on_pool!(db, |pool| sqlx::query_scalar(
         "SELECT id FROM accounts WHERE email = $1"
     )

@@ -1,0 +1,716 @@
+//! The leaders' scheduled work: the league snapshot of each day (taken at midnight Beijing for
+//! the day that just ended, and once at start-up when the server was down at midnight), and the
+//! weekly digest to leaders with the league table and the biggest movers.
+//!
+//! The digest reuses the staff digest's machinery: `digest_sends` (once per account and ISO
+//! week), the opt-out column, token and `/digest/unsubscribe` page, and the `XYD_DIGEST_AT`
+//! schedule.
+
+use std::collections::BTreeMap;
+
+use time::{Date, Duration, OffsetDateTime};
+
+use crate::config::DigestAt;
+use crate::digest::{SendReport, UNSUBSCRIBE_PATH, next_run, unsubscribe_token};
+use crate::domain::calendar;
+use crate::domain::division::{DivisionTree, Level};
+use crate::id_vault::IdVault;
+use crate::mail::{Mailer, messages};
+use crate::on_pool;
+use crate::report::league::{League, TableKind};
+use crate::store::audit::{self, AuditEntry};
+use crate::store::league::{self, CountRow, Trigger};
+use crate::store::progress::{Stage, StageCounts};
+use crate::store::{Context, Db, StoreError, WritePool, departments, digests};
+
+/// The county codes a jurisdiction covers: itself for a county, its counties for a city (or
+/// province).
+pub fn counties_of(tree: &DivisionTree, jurisdiction: &str) -> Vec<String> {
+    match tree.get(jurisdiction).map(|d| d.level) {
+        Some(Level::County) => vec![jurisdiction.to_owned()],
+        Some(Level::Township) | None => Vec::new(),
+        Some(Level::City | Level::Province) => tree
+            .children(jurisdiction)
+            .flat_map(|child| counties_of(tree, &child.code))
+            .collect(),
+    }
+}
+
+/// Entities onboarded (accepted by the province) out of those counted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub onboarded: i64,
+    pub assigned: i64,
+}
+
+impl Tally {
+    fn add(&mut self, row: &CountRow) {
+        let mut stages = StageCounts::default();
+        if let Some(stage) = Stage::parse(&row.stage) {
+            stages.add(stage, row.n);
+        }
+        self.onboarded += stages.onboarded();
+        self.assigned += row.n;
+    }
+
+    /// The onboarding rate in percent; 0 when nothing is counted.
+    pub fn rate(&self) -> f64 {
+        if self.assigned <= 0 {
+            0.0
+        } else {
+            self.onboarded as f64 * 100.0 / self.assigned as f64
+        }
+    }
+}
+
+/// Read-model rows summed per responsible department (rows without one left out).
+pub fn by_department(rows: &[CountRow]) -> BTreeMap<i64, Tally> {
+    let mut out: BTreeMap<i64, Tally> = BTreeMap::new();
+    for row in rows.iter().filter(|r| r.department_id != 0) {
+        out.entry(row.department_id).or_default().add(row);
+    }
+    out
+}
+
+/// Read-model rows summed over the whole jurisdiction.
+pub fn total(rows: &[CountRow]) -> Tally {
+    let mut t = Tally::default();
+    for row in rows {
+        t.add(row);
+    }
+    t
+}
+
+// ---------------------------------------------------------------------------------------------
+// Snapshots
+// ---------------------------------------------------------------------------------------------
+
+/// Takes `day`'s snapshot and records who took it (`league.snapshot_taken`).
+///
+/// # Errors
+/// Database errors.
+pub async fn take_snapshot(
+    db: &Db,
+    day: Date,
+    trigger: Trigger,
+    actor: &str,
+) -> Result<(), StoreError> {
+    league::take_snapshot(db, day, trigger).await?;
+    let now = OffsetDateTime::now_utc();
+    on_pool!(db, |pool| {
+        let mut tx = pool
+            .begin_write()
+            .await
+            .context("starting to audit a snapshot")?;
+        audit::append(
+            &mut *tx,
+            &AuditEntry {
+                actor,
+                action: "league.snapshot_taken",
+                subject: &format!("league_snapshot:{day}"),
+                detail: serde_json::json!({ "day": day.to_string(), "trigger": trigger.as_str() }),
+            },
+            now,
+        )
+        .await?;
+        tx.commit().await.context("auditing a snapshot")?;
+    });
+    Ok(())
+}
+
+/// The next midnight in Beijing strictly after `now`: when the day that just ended is recorded.
+pub fn next_midnight(now: OffsetDateTime) -> OffsetDateTime {
+    calendar::start_of(calendar::day_of(now) + Duration::days(1))
+}
+
+/// The day a run at `now` records: the Beijing day before `now`'s.
+pub fn day_ended(now: OffsetDateTime) -> Date {
+    calendar::day_of(now) - Duration::days(1)
+}
+
+/// At start-up: takes yesterday's snapshot when it is missing and the job has run before (an
+/// earlier snapshot exists), so a server that was down at midnight catches up once; days before
+/// yesterday are not made up (the counts of those days are gone). Returns the day taken.
+///
+/// # Errors
+/// Database errors.
+pub async fn catch_up(db: &Db, now: OffsetDateTime) -> Result<Option<Date>, StoreError> {
+    let yesterday = day_ended(now);
+    let days = league::snapshot_days(db).await?;
+    if days.contains(&yesterday) || !days.iter().any(|d| *d < yesterday) {
+        return Ok(None);
+    }
+    take_snapshot(db, yesterday, Trigger::Schedule, "system").await?;
+    Ok(Some(yesterday))
+}
+
+/// Runs `job` at every instant `next` gives until `shutdown` turns true (or its sender is gone).
+async fn every<N, J, F>(
+    what: &'static str,
+    next: N,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+    mut job: J,
+) where
+    N: Fn(OffsetDateTime) -> OffsetDateTime,
+    J: FnMut(OffsetDateTime) -> F,
+    F: Future<Output = ()>,
+{
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        let now = OffsetDateTime::now_utc();
+        let due = next(now);
+        let wait = std::time::Duration::try_from(due - now).unwrap_or_default();
+        tracing::info!(next = %due, task = what, "scheduled");
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            changed = shutdown.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                continue;
+            }
+        }
+        // A sleep cut short (clock changes) waits again rather than running early.
+        if OffsetDateTime::now_utc() < due {
+            continue;
+        }
+        job(due).await;
+    }
+}
+
+/// [`catch_up`] as the server starts: a failure is logged, never keeps the server down.
+pub async fn catch_up_at_start(db: &Db) {
+    match catch_up(db, OffsetDateTime::now_utc()).await {
+        Ok(Some(day)) => tracing::info!(%day, "missed league snapshot taken"),
+        Ok(None) => {}
+        Err(err) => tracing::warn!(
+            error = %crate::web::error::error_chain(&err),
+            "league snapshot catch-up failed"
+        ),
+    }
+}
+
+/// The daily snapshot job: records each day at the midnight that ends it.
+pub async fn run_daily_snapshots(db: Db, shutdown: tokio::sync::watch::Receiver<bool>) {
+    every("league snapshot", next_midnight, shutdown, |due| {
+        let db = db.clone();
+        async move {
+            let day = day_ended(due);
+            match take_snapshot(&db, day, Trigger::Schedule, "system").await {
+                Ok(()) => tracing::info!(%day, "league snapshot taken"),
+                Err(err) => tracing::warn!(
+                    error = %crate::web::error::error_chain(&err),
+                    %day,
+                    "league snapshot failed"
+                ),
+            }
+        }
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The leaders' digest
+// ---------------------------------------------------------------------------------------------
+
+/// Movers are measured against the snapshot this many days back.
+pub const MOVERS_DAYS: i64 = 7;
+/// Movers listed each way.
+pub const MOVERS: usize = 3;
+
+/// A department whose rate changed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mover {
+    pub department_id: i64,
+    pub name: String,
+    /// Rates in percent, then and now.
+    pub before: f64,
+    pub now: f64,
+    /// `now - before`, percentage points.
+    pub change_pp: f64,
+}
+
+/// The [`MOVERS`] departments whose rate rose most and those whose rate fell most between
+/// `before` and `now` (departments counted in both only; no change is no move).
+pub fn movers(
+    before: &BTreeMap<i64, Tally>,
+    now: &BTreeMap<i64, Tally>,
+    names: &BTreeMap<i64, String>,
+) -> (Vec<Mover>, Vec<Mover>) {
+    let mut all: Vec<Mover> = now
+        .iter()
+        .filter_map(|(id, t)| {
+            let b = before.get(id).filter(|b| b.assigned > 0)?;
+            (t.assigned > 0).then(|| Mover {
+                department_id: *id,
+                name: names
+                    .get(id)
+                    .cloned()
+                    .unwrap_or_else(|| format!("部门 {id}")),
+                before: b.rate(),
+                now: t.rate(),
+                change_pp: t.rate() - b.rate(),
+            })
+        })
+        .collect();
+    // Largest change first; equal changes by id so the order is stable.
+    all.sort_by(|a, b| {
+        b.change_pp
+            .total_cmp(&a.change_pp)
+            .then(a.department_id.cmp(&b.department_id))
+    });
+    let rising: Vec<Mover> = all
+        .iter()
+        .filter(|m| m.change_pp > 1e-9)
+        .take(MOVERS)
+        .cloned()
+        .collect();
+    let mut falling: Vec<Mover> = all.into_iter().filter(|m| m.change_pp < -1e-9).collect();
+    falling.reverse();
+    falling.truncate(MOVERS);
+    (rising, falling)
+}
+
+/// One line of a table in the digest, ready to print.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DigestRow {
+    pub rank: usize,
+    pub name: String,
+    pub onboarded: i64,
+    pub assigned: i64,
+    pub rate: String,
+    /// `+1.2` / `-0.5` percentage points, or `—`.
+    pub change: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DigestTable {
+    pub title: &'static str,
+    pub rows: Vec<DigestRow>,
+}
+
+/// A mover in words.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MoverLine {
+    pub name: String,
+    pub before: String,
+    pub now: String,
+    pub change: String,
+}
+
+/// What one leaders' digest says, ready for the templates.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LeadersDigestContent {
+    pub greeting: String,
+    pub jurisdiction: String,
+    pub week: String,
+    pub today: String,
+    /// The whole jurisdiction (`None` without league data).
+    pub total: Option<DigestRow>,
+    /// Empty: "暂无排行数据".
+    pub tables: Vec<DigestTable>,
+    /// `None` when there is no snapshot [`MOVERS_DAYS`] days back.
+    pub movers: Option<(Vec<MoverLine>, Vec<MoverLine>)>,
+    /// The day movers are compared with.
+    pub movers_since: String,
+    pub leaders_link: String,
+    pub trends_link: String,
+    pub unsubscribe_link: String,
+}
+
+/// The title of a table.
+pub fn table_title(kind: TableKind) -> &'static str {
+    match kind {
+        TableKind::Bureaus => "县直部门",
+        TableKind::TownshipDepartments => "乡镇（责任部门）",
+        TableKind::Financial => "金融机构",
+        TableKind::Townships => "乡镇（按属地）",
+        TableKind::Counties => "县区",
+    }
+}
+
+fn percent(v: f64) -> String {
+    format!("{v:.1}%")
+}
+
+fn points(v: f64) -> String {
+    format!("{v:+.1}")
+}
+
+fn row_of(r: &crate::report::league::LeagueRow) -> DigestRow {
+    DigestRow {
+        rank: r.rank,
+        name: r.name.clone(),
+        onboarded: r.onboarded,
+        assigned: r.assigned,
+        rate: percent(r.rate * 100.0),
+        change: r.change_pp.map_or_else(|| "—".to_owned(), points),
+    }
+}
+
+/// Everything of the digest but the addressee: the same for every leader (a pure function, so
+/// a hand-built [`League`] shows what leaders will read).
+pub fn content(
+    jurisdiction: &str,
+    today: Date,
+    league: Option<&League>,
+    movers: Option<(Vec<Mover>, Vec<Mover>)>,
+    public_url: &str,
+) -> LeadersDigestContent {
+    let lines = |list: Vec<Mover>| {
+        list.into_iter()
+            .map(|m| MoverLine {
+                name: m.name,
+                before: percent(m.before),
+                now: percent(m.now),
+                change: points(m.change_pp),
+            })
+            .collect::<Vec<_>>()
+    };
+    LeadersDigestContent {
+        greeting: String::new(),
+        jurisdiction: jurisdiction.to_owned(),
+        week: calendar::iso_week_of(today),
+        today: today.to_string(),
+        total: league.map(|l| row_of(&l.total)),
+        tables: league
+            .map(|l| {
+                l.tables
+                    .iter()
+                    .filter(|t| !t.rows.is_empty())
+                    .map(|t| DigestTable {
+                        title: table_title(t.kind),
+                        rows: t.rows.iter().map(row_of).collect(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        movers: movers.map(|(up, down)| (lines(up), lines(down))),
+        movers_since: (today - Duration::days(MOVERS_DAYS)).to_string(),
+        leaders_link: format!("{public_url}/leaders"),
+        trends_link: format!("{public_url}/leaders/trends"),
+        unsubscribe_link: String::new(),
+    }
+}
+
+/// A leader who gets the digest.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct LeaderRecipient {
+    pub account_id: i64,
+    pub email: String,
+    pub display_name: Option<String>,
+}
+
+/// Active leader accounts that have not opted out.
+///
+/// # Errors
+/// Database errors.
+pub async fn recipients(db: &Db) -> Result<Vec<LeaderRecipient>, StoreError> {
+    Ok(on_pool!(db, |pool| {
+        sqlx::query_as::<_, LeaderRecipient>(
+            "SELECT id AS account_id, email, display_name FROM accounts
+             WHERE role = 'leader' AND disabled_at IS NULL AND digest_opt_out_at IS NULL
+             ORDER BY id",
+        )
+        .fetch_all(pool)
+        .await
+        .context("listing leaders' digest recipients")?
+    }))
+}
+
+/// The movers since [`MOVERS_DAYS`] days before `today` (`None` without that day's snapshot).
+///
+/// # Errors
+/// Database errors.
+pub async fn movers_since(
+    db: &Db,
+    counties: &[String],
+    today: Date,
+) -> Result<Option<(Vec<Mover>, Vec<Mover>)>, StoreError> {
+    let then = today - Duration::days(MOVERS_DAYS);
+    let Some(before) = league::snapshot_counts(db, then, counties).await? else {
+        return Ok(None);
+    };
+    let now = league::counts(db, counties).await?;
+    let mut names = BTreeMap::new();
+    for county in counties {
+        for d in departments::list(db, county).await? {
+            names.insert(d.id, d.name);
+        }
+    }
+    Ok(Some(movers(
+        &by_department(&before),
+        &by_department(&now),
+        &names,
+    )))
+}
+
+/// Sends this ISO week's leaders' digest (Beijing calendar, as of `now`) to every leader who has
+/// not had it yet; like [`crate::digest::send_week`], a failed send is retried next run.
+///
+/// # Errors
+/// Database errors.
+pub async fn send_week(
+    db: &Db,
+    mailer: &Mailer,
+    vault: &IdVault,
+    public_url: &str,
+    jurisdiction: &str,
+    now: OffsetDateTime,
+    dry_run: bool,
+) -> Result<SendReport, StoreError> {
+    let today = calendar::day_of(now);
+    let week = calendar::iso_week_of(today);
+    let mut report = SendReport::default();
+    let mut shared: Option<LeadersDigestContent> = None;
+    for to in recipients(db).await? {
+        if digests::already_sent(db, to.account_id, &week).await? {
+            report.skipped += 1;
+            continue;
+        }
+        if dry_run {
+            report.pending += 1;
+            continue;
+        }
+        let base = match &shared {
+            Some(c) => c.clone(),
+            None => {
+                let c = shared_content(db, public_url, jurisdiction, today).await?;
+                shared = Some(c.clone());
+                c
+            }
+        };
+        let content = LeadersDigestContent {
+            greeting: to.display_name.clone().unwrap_or_else(|| "领导".to_owned()),
+            unsubscribe_link: format!(
+                "{public_url}{UNSUBSCRIBE_PATH}?token={}",
+                unsubscribe_token(vault, to.account_id)
+            ),
+            ..base
+        };
+        let mail = match messages::leaders_digest(&to.email, &content) {
+            Ok(mail) => mail,
+            Err(err) => {
+                tracing::error!(account = to.account_id, error = %err, "leaders' digest not built");
+                report.failed += 1;
+                continue;
+            }
+        };
+        match mailer.send(mail).await {
+            Ok(()) => {
+                digests::record_sent(db, to.account_id, &week, OffsetDateTime::now_utc()).await?;
+                report.sent += 1;
+            }
+            Err(_) => report.failed += 1,
+        }
+    }
+    Ok(report)
+}
+
+/// The digest every leader shares, from the league of `today` and the movers.
+async fn shared_content(
+    db: &Db,
+    public_url: &str,
+    jurisdiction: &str,
+    today: Date,
+) -> Result<LeadersDigestContent, StoreError> {
+    let tree = crate::store::divisions::load(db).await?;
+    let counties = counties_of(&tree, jurisdiction);
+    let table = crate::report::league::league(db, &tree, jurisdiction, today, today).await?;
+    let movers = movers_since(db, &counties, today).await?;
+    let name = tree
+        .get(jurisdiction)
+        .map_or_else(|| jurisdiction.to_owned(), |d| d.name.clone());
+    Ok(content(&name, today, table.as_ref(), movers, public_url))
+}
+
+/// Sends the leaders' digest every week at `at` (the staff digest's time) until shutdown.
+pub async fn run_weekly(
+    db: Db,
+    mailer: Mailer,
+    vault: std::sync::Arc<IdVault>,
+    public_url: String,
+    jurisdiction: String,
+    at: DigestAt,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    every(
+        "leaders' weekly digest",
+        |now| next_run(now, at),
+        shutdown,
+        |due| {
+            let (db, mailer, vault) = (db.clone(), mailer.clone(), vault.clone());
+            let (public_url, jurisdiction) = (public_url.clone(), jurisdiction.clone());
+            async move {
+                match send_week(&db, &mailer, &vault, &public_url, &jurisdiction, due, false).await
+                {
+                    Ok(r) => tracing::info!(
+                        sent = r.sent,
+                        skipped = r.skipped,
+                        failed = r.failed,
+                        "leaders' weekly digest sent"
+                    ),
+                    Err(err) => tracing::warn!(
+                        error = %crate::web::error::error_chain(&err),
+                        "leaders' weekly digest stopped"
+                    ),
+                }
+            }
+        },
+    )
+    .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use time::macros::{date, datetime};
+
+    use super::*;
+    use crate::report::league::{LeagueRow, LeagueTable};
+    use crate::store::progress::Projection;
+
+    #[test]
+    fn midnight_is_the_next_beijing_day() {
+        // 23:59 Beijing on 11-30 is 15:59 UTC: the next run is 12-01 00:00 Beijing.
+        let now = datetime!(2026-11-30 15:59 UTC);
+        assert_eq!(next_midnight(now), datetime!(2026-12-01 00:00 +8));
+        // 16:00 UTC is already 12-01 in Beijing: the next midnight is a day later.
+        assert_eq!(
+            next_midnight(datetime!(2026-11-30 16:00 UTC)),
+            datetime!(2026-12-02 00:00 +8)
+        );
+        // A run at midnight records the day that just ended.
+        assert_eq!(
+            day_ended(datetime!(2026-12-01 00:00 +8)),
+            date!(2026 - 11 - 30)
+        );
+        // At 07:00 Beijing (23:00 UTC the day before), "yesterday" is Beijing's yesterday.
+        assert_eq!(
+            day_ended(datetime!(2026-11-30 23:00 UTC)),
+            date!(2026 - 11 - 30)
+        );
+    }
+
+    fn tally(onboarded: i64, assigned: i64) -> Tally {
+        Tally {
+            onboarded,
+            assigned,
+        }
+    }
+
+    #[test]
+    fn movers_are_the_biggest_changes_each_way() {
+        let before: BTreeMap<i64, Tally> = (1..=8).map(|id| (id, tally(10, 100))).collect();
+        let now: BTreeMap<i64, Tally> = [
+            (1, tally(40, 100)), // +30
+            (2, tally(20, 100)), // +10
+            (3, tally(15, 100)), // +5
+            (4, tally(11, 100)), // +1
+            (5, tally(10, 100)), // 0
+            (6, tally(5, 100)),  // -5
+            (7, tally(0, 100)),  // -10
+            (8, tally(9, 100)),  // -1
+            (9, tally(50, 50)),  // new: no comparison
+        ]
+        .into_iter()
+        .collect();
+        let names = BTreeMap::new();
+        let (up, down) = movers(&before, &now, &names);
+        assert_eq!(
+            up.iter().map(|m| m.department_id).collect::<Vec<_>>(),
+            [1, 2, 3]
+        );
+        assert_eq!(
+            down.iter().map(|m| m.department_id).collect::<Vec<_>>(),
+            [7, 6, 8]
+        );
+        assert!((up[0].change_pp - 30.0).abs() < 1e-9);
+        assert!((down[0].change_pp + 10.0).abs() < 1e-9);
+    }
+
+    fn row(key: &str, name: &str, rank: usize, onboarded: i64, assigned: i64) -> LeagueRow {
+        LeagueRow {
+            key: key.into(),
+            name: name.into(),
+            rank,
+            assigned,
+            stages: StageCounts::default(),
+            onboarded,
+            rate: onboarded as f64 / assigned as f64,
+            target: None,
+            change_pp: Some(2.5),
+            projection: Projection::NoTarget,
+        }
+    }
+
+    #[test]
+    fn a_hand_built_league_renders_into_the_digest() {
+        let league = League {
+            day: date!(2026 - 11 - 30),
+            live: true,
+            tables: vec![
+                LeagueTable {
+                    kind: TableKind::Bureaus,
+                    rows: vec![row("1", "税务局", 1, 30, 40), row("2", "商务局", 2, 10, 40)],
+                },
+                LeagueTable {
+                    kind: TableKind::Financial,
+                    rows: vec![],
+                },
+            ],
+            total: row("220322", "梨树县", 1, 40, 80),
+        };
+        let movers = (
+            vec![Mover {
+                department_id: 1,
+                name: "税务局".into(),
+                before: 50.0,
+                now: 75.0,
+                change_pp: 25.0,
+            }],
+            vec![],
+        );
+        let mut c = content(
+            "梨树县",
+            date!(2026 - 11 - 30),
+            Some(&league),
+            Some(movers),
+            "https://x.test",
+        );
+        c.greeting = "李县长".into();
+        c.unsubscribe_link = "https://x.test/digest/unsubscribe?token=1.ab".into();
+        assert_eq!(c.tables.len(), 1, "empty tables are left out");
+        assert_eq!(c.tables[0].rows[0].rate, "75.0%");
+        assert_eq!(c.tables[0].rows[1].change, "+2.5");
+        let mail = messages::leaders_digest("leader@example.org", &c).unwrap();
+        assert!(mail.text.contains("税务局"), "{}", mail.text);
+        assert!(mail.text.contains("75.0%"), "{}", mail.text);
+        assert!(mail.text.contains("+25.0"), "{}", mail.text);
+        assert!(mail.text.contains("2026-W49"), "{}", mail.text);
+        assert!(!mail.text.contains("暂无排行数据"));
+        let html = mail.html.unwrap();
+        assert!(html.contains("李县长"));
+        assert!(html.contains("梨树县"));
+
+        let empty = content(
+            "梨树县",
+            date!(2026 - 11 - 30),
+            None,
+            None,
+            "https://x.test",
+        );
+        let mail = messages::leaders_digest("leader@example.org", &empty).unwrap();
+        assert!(mail.text.contains("暂无排行数据"), "{}", mail.text);
+        assert!(mail.text.contains("2026-11-23"), "{}", mail.text);
+    }
+
+    #[test]
+    fn a_city_covers_its_counties() {
+        let tree = DivisionTree::seed();
+        assert_eq!(counties_of(&tree, "220322"), vec!["220322".to_owned()]);
+        let city = counties_of(&tree, "220300");
+        assert!(city.len() >= 4 && city.contains(&"220322".to_owned()));
+    }
+}

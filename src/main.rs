@@ -208,6 +208,10 @@ enum LeagueAction {
         #[arg(long, value_parser = parse_day)]
         day: Option<time::Date>,
     },
+    /// 将排行读模型与名录全量重算逐行比对；有差异时列出并以非零状态退出
+    Check,
+    /// 从名录全量重算排行读模型（一个事务）
+    Rebuild,
 }
 
 fn parse_day(value: &str) -> Result<time::Date, String> {
@@ -636,6 +640,51 @@ async fn digest_send(settings: &Settings, dry_run: bool) -> anyhow::Result<()> {
 async fn league(settings: &Settings, action: LeagueAction) -> anyhow::Result<()> {
     match action {
         LeagueAction::Snapshot { day } => league_snapshot(settings, day).await,
+        LeagueAction::Check => {
+            let db = Db::open(&settings.database_url, 2).await?;
+            let found = store::league::check(&db).await;
+            db.close().await;
+            let found = found.context("比对排行读模型时数据库出错")?;
+            for m in found.iter().take(20) {
+                let (county, township, department, kind, status, stage) = (
+                    &m.key.county_code,
+                    &m.key.township_code,
+                    m.key.department_id,
+                    &m.key.kind,
+                    &m.key.status,
+                    &m.key.stage,
+                );
+                eprintln!(
+                    "{county} {township} 部门{department} {kind} {status} {stage}：读模型 {}，重算 {}",
+                    m.model, m.recount
+                );
+            }
+            #[allow(clippy::print_stdout)] // the machine-readable result line, last on stdout
+            {
+                println!("mismatches={}", found.len());
+            }
+            if found.is_empty() {
+                eprintln!("排行读模型与名录全量重算一致");
+                Ok(())
+            } else {
+                anyhow::bail!(
+                    "排行读模型有 {} 行与全量重算不一致；运行 `xinyidai league rebuild` 重算",
+                    found.len()
+                )
+            }
+        }
+        LeagueAction::Rebuild => {
+            let db = Db::open(&settings.database_url, 2).await?;
+            let started = std::time::Instant::now();
+            let rebuilt = store::league::rebuild(&db).await;
+            db.close().await;
+            rebuilt.context("重算排行读模型时数据库出错，读模型保持原样")?;
+            eprintln!(
+                "排行读模型已从名录全量重算（用时 {:.1} 秒）",
+                started.elapsed().as_secs_f64()
+            );
+            Ok(())
+        }
     }
 }
 

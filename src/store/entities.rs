@@ -7,6 +7,7 @@ use crate::domain::uscc::Uscc;
 use crate::on_pool;
 use crate::roster::row::RosterEntry;
 
+use super::league::{CountKey, Deltas, LeagueConnection, Which};
 use super::{Context, Db, StoreError, WritePool, like_escape};
 
 const COLUMNS: &str =
@@ -75,7 +76,7 @@ async fn upsert_sqlite(pool: &SqlitePool, entries: &[RosterEntry]) -> Result<u64
         .begin_write()
         .await
         .context("starting a roster batch")?;
-    shift_batch(&mut *tx, entries, false).await?;
+    let existing = counted_before(&mut *tx, entries).await?;
     let mut changed = 0;
     for chunk in entries.chunks(SQLITE_ROWS_PER_STATEMENT) {
         let tail_sql;
@@ -109,7 +110,7 @@ async fn upsert_sqlite(pool: &SqlitePool, entries: &[RosterEntry]) -> Result<u64
             .context("upserting roster rows")?
             .rows_affected();
     }
-    shift_batch(&mut *tx, entries, true).await?;
+    tx.apply_deltas(&batch_deltas(entries, existing)).await?;
     tx.commit().await.context("committing a roster batch")?;
     Ok(changed)
 }
@@ -129,8 +130,8 @@ async fn upsert_postgres(pool: &PgPool, entries: &[RosterEntry]) -> Result<u64, 
         .context("opening a savepoint")?;
     match copy_rows(&mut tx, "entities", entries, true).await {
         Ok(()) => {
-            // All new: nothing to take out of the counts first.
-            shift_batch(&mut *tx, entries, true).await?;
+            // All new: nothing was counted before.
+            tx.apply_deltas(&batch_deltas(entries, Vec::new())).await?;
             tx.commit().await.context("committing a roster batch")?;
             return Ok(entries.len() as u64);
         }
@@ -139,10 +140,10 @@ async fn upsert_postgres(pool: &PgPool, entries: &[RosterEntry]) -> Result<u64, 
                 .execute(&mut *tx)
                 .await
                 .context("rolling back to the savepoint")?;
-            shift_batch(&mut *tx, entries, false).await?;
         }
         Err(err) => return Err(err).context("copying roster rows"),
     }
+    let existing = counted_before(&mut *tx, entries).await?;
     sqlx::query(
         "CREATE TEMPORARY TABLE entities_staging (
             uscc TEXT, name TEXT, kind TEXT, legal_rep TEXT, county_code TEXT,
@@ -164,20 +165,49 @@ async fn upsert_postgres(pool: &PgPool, entries: &[RosterEntry]) -> Result<u64, 
     .await
     .context("upserting staged roster rows")?
     .rows_affected();
-    shift_batch(&mut *tx, entries, true).await?;
+    tx.apply_deltas(&batch_deltas(entries, existing)).await?;
     tx.commit().await.context("committing a roster batch")?;
     Ok(changed)
 }
 
-/// Takes the batch's existing rows out of the leaders' read model before the upsert
-/// (`add == false`) and puts the whole batch back after it, in the batch's transaction.
-async fn shift_batch<C: super::league::LeagueConnection + ?Sized>(
+/// Where a new roster row is counted: its own county, township, kind and status; no department;
+/// not started (matches the counted columns the inserts write).
+fn new_key(e: &RosterEntry) -> CountKey {
+    (
+        e.county_code.clone(),
+        e.township_code.clone().unwrap_or_default(),
+        0,
+        e.kind.as_str().to_owned(),
+        e.status.as_str().to_owned(),
+        "not_started".to_owned(),
+    )
+}
+
+/// The batch's changes to the leaders' read model. `existing`: where the batch's rows that were
+/// already in the roster were counted before the upsert (by USCC); they keep their department
+/// and stage and move to their new county, township, kind and status. Everything else is new.
+fn batch_deltas(entries: &[RosterEntry], existing: Vec<(String, CountKey)>) -> Deltas {
+    let existing: std::collections::HashMap<String, CountKey> = existing.into_iter().collect();
+    let mut deltas = Deltas::new();
+    for e in entries {
+        let mut key = new_key(e);
+        if let Some(old) = existing.get(e.uscc.as_str()) {
+            key.2 = old.2;
+            key.5.clone_from(&old.5);
+            *deltas.entry(old.clone()).or_insert(0) -= 1;
+        }
+        *deltas.entry(key).or_insert(0) += 1;
+    }
+    deltas
+}
+
+/// Where the batch's existing rows are counted, read before the upsert.
+async fn counted_before<C: LeagueConnection + ?Sized>(
     conn: &mut C,
     entries: &[RosterEntry],
-    add: bool,
-) -> Result<(), StoreError> {
+) -> Result<Vec<(String, CountKey)>, StoreError> {
     let usccs: Vec<&str> = entries.iter().map(|e| e.uscc.as_str()).collect();
-    conn.shift(super::league::Which::Usccs(&usccs), add).await
+    conn.counted_keys(Which::Usccs(&usccs)).await
 }
 
 /// `counted`: also the read-model columns of a new row (the staging table has none).

@@ -149,6 +149,51 @@ pub trait LeagueConnection {
         which: Which<'_>,
         add: bool,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Where each of `which` (that is counted at all) is counted now, by USCC: what a roster
+    /// import takes out before it upserts.
+    fn counted_keys(
+        &mut self,
+        which: Which<'_>,
+    ) -> impl Future<Output = Result<Vec<(String, CountKey)>, StoreError>> + Send;
+
+    /// Adds `deltas` to `league_counts` (negative ones subtract), dropping rows that reach 0.
+    fn apply_deltas(
+        &mut self,
+        deltas: &Deltas,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// A `league_counts` row's key: county, township ('' none), department (0 none), kind, status,
+/// stage.
+pub type CountKey = (String, String, i64, String, String, String);
+
+/// Changes to apply to `league_counts`, by key.
+pub type Deltas = std::collections::BTreeMap<CountKey, i64>;
+
+/// Delta rows per INSERT: 7 values each.
+const DELTA_ROWS: usize = 200;
+
+/// `INSERT … VALUES (…), … ON CONFLICT … n + excluded.n` for `rows` delta rows.
+fn deltas_sql(rows: usize, numbered: bool) -> String {
+    let mut values = Vec::with_capacity(rows);
+    for row in 0..rows {
+        let cells: Vec<String> = (1..=7)
+            .map(|i| {
+                if numbered {
+                    format!("${}", row * 7 + i)
+                } else {
+                    "?".to_owned()
+                }
+            })
+            .collect();
+        values.push(format!("({})", cells.join(", ")));
+    }
+    format!(
+        "INSERT INTO league_counts ({KEY}, n) VALUES {}
+         ON CONFLICT ({KEY}) DO UPDATE SET n = league_counts.n + excluded.n",
+        values.join(", ")
+    )
 }
 
 macro_rules! recount_impl {
@@ -205,6 +250,66 @@ macro_rules! recount_impl {
                 })
                 .await?;
                 $engine::drop_empty(self).await
+            }
+
+            async fn counted_keys(
+                &mut self,
+                which: Which<'_>,
+            ) -> Result<Vec<(String, CountKey)>, StoreError> {
+                let mut out = Vec::new();
+                for part in which.chunks() {
+                    let (condition, ids, texts) = part.condition($numbered);
+                    let sql = format!(
+                        "SELECT e.uscc, {COUNTED} FROM entities e
+                         WHERE {condition} AND e.counted_stage IS NOT NULL"
+                    );
+                    let mut query = sqlx::query_as::<
+                        _,
+                        (String, String, String, i64, String, String, String),
+                    >(&sql);
+                    for id in &ids {
+                        query = query.bind(*id);
+                    }
+                    for text in &texts {
+                        query = query.bind(*text);
+                    }
+                    let rows = query
+                        .fetch_all(&mut *self)
+                        .await
+                        .context("reading where entities are counted")?;
+                    out.extend(
+                        rows.into_iter()
+                            .map(|(uscc, c, t, d, k, s, g)| (uscc, (c, t, d, k, s, g))),
+                    );
+                }
+                Ok(out)
+            }
+
+            async fn apply_deltas(&mut self, deltas: &Deltas) -> Result<(), StoreError> {
+                let changes: Vec<(&CountKey, &i64)> =
+                    deltas.iter().filter(|(_, n)| **n != 0).collect();
+                for chunk in changes.chunks(DELTA_ROWS) {
+                    let sql = deltas_sql(chunk.len(), $numbered);
+                    let mut query = sqlx::query(&sql);
+                    for ((county, township, department, kind, status, stage), n) in chunk {
+                        query = query
+                            .bind(county)
+                            .bind(township)
+                            .bind(*department)
+                            .bind(kind)
+                            .bind(status)
+                            .bind(stage)
+                            .bind(**n);
+                    }
+                    query
+                        .execute(&mut *self)
+                        .await
+                        .context("adding to the league counts")?;
+                }
+                if changes.iter().any(|(_, n)| **n < 0) {
+                    $engine::drop_empty(self).await?;
+                }
+                Ok(())
             }
 
             async fn shift(&mut self, which: Which<'_>, add: bool) -> Result<(), StoreError> {

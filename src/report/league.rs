@@ -330,7 +330,7 @@ async fn snapshot_departments(
 }
 
 async fn tally_of(db: &Db, day: Date, counties: &[String]) -> Result<Option<Tally>, StoreError> {
-    Ok(league::snapshot_counts(db, day, counties)
+    Ok(league::snapshot_table_counts(db, day, counties)
         .await?
         .map(|rows| Tally::of(&rows)))
 }
@@ -351,11 +351,11 @@ pub async fn league(
     let live = day == today;
     let (rows, departments) = if live {
         (
-            league::counts(db, &counties).await?,
+            league::table_counts(db, &counties).await?,
             live_departments(db, &counties, day).await?,
         )
     } else {
-        match league::snapshot_counts(db, day, &counties).await? {
+        match league::snapshot_table_counts(db, day, &counties).await? {
             None => return Ok(None),
             Some(rows) => (rows, snapshot_departments(db, &counties, day).await?),
         }

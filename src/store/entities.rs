@@ -57,33 +57,34 @@ pub async fn upsert_batch(db: &Db, entries: &[RosterEntry]) -> Result<u64, Store
     }
 }
 
-/// A multi-row upsert with anonymous `?` placeholders. SQLite only: sqlx looks up the name of
-/// every numbered (`$n`) parameter, and SQLite finds a name by a linear scan, which made
-/// 4,000-parameter statements quadratic (two thirds of an import's CPU time).
-fn multi_row_upsert_sql(rows: usize) -> String {
+/// A multi-row insert with anonymous `?` placeholders, ending in `tail` (the upsert, or nothing).
+/// SQLite only: sqlx looks up the name of every numbered (`$n`) parameter, and SQLite finds a
+/// name by a linear scan, which made 4,000-parameter statements quadratic (two thirds of an
+/// import's CPU time).
+fn multi_row_insert_sql(rows: usize, tail: &str) -> String {
     // The counted columns: county, township ('' for none), no department, kind, status, stage.
     let row = format!(
         "({}, ?, COALESCE(?, ''), 0, ?, ?, 'not_started')",
         ["?"; COLUMN_COUNT].join(", ")
     );
     let values = vec![row.as_str(); rows].join(", ");
-    format!("INSERT INTO entities ({COLUMNS}, {COUNTED_COLUMNS}) VALUES {values}{UPSERT_TAIL}")
+    format!("INSERT INTO entities ({COLUMNS}, {COUNTED_COLUMNS}) VALUES {values}{tail}")
 }
 
-async fn upsert_sqlite(pool: &SqlitePool, entries: &[RosterEntry]) -> Result<u64, StoreError> {
-    let full_sql = multi_row_upsert_sql(SQLITE_ROWS_PER_STATEMENT);
-    let mut tx = pool
-        .begin_write()
-        .await
-        .context("starting a roster batch")?;
-    let existing = counted_before(&mut *tx, entries).await?;
+/// Writes `entries` with `INSERT … tail`, statement by statement; rows inserted or changed.
+async fn insert_sqlite(
+    conn: &mut sqlx::SqliteConnection,
+    entries: &[RosterEntry],
+    tail: &str,
+) -> Result<u64, sqlx::Error> {
+    let full_sql = multi_row_insert_sql(SQLITE_ROWS_PER_STATEMENT, tail);
     let mut changed = 0;
     for chunk in entries.chunks(SQLITE_ROWS_PER_STATEMENT) {
         let tail_sql;
         let sql = if chunk.len() == SQLITE_ROWS_PER_STATEMENT {
             full_sql.as_str()
         } else {
-            tail_sql = multi_row_upsert_sql(chunk.len());
+            tail_sql = multi_row_insert_sql(chunk.len(), tail);
             tail_sql.as_str()
         };
         let mut query = sqlx::query(sql);
@@ -104,12 +105,38 @@ async fn upsert_sqlite(pool: &SqlitePool, entries: &[RosterEntry]) -> Result<u64
                 .bind(e.kind.as_str())
                 .bind(e.status.as_str());
         }
-        changed += query
-            .execute(&mut *tx)
-            .await
-            .context("upserting roster rows")?
-            .rows_affected();
+        changed += query.execute(&mut *conn).await?.rows_affected();
     }
+    Ok(changed)
+}
+
+/// A batch of new USCCs goes in with plain inserts and is added to the read model as it is;
+/// if any USCC is already there, the batch is rolled back to the savepoint and upserted, after
+/// reading where its existing rows were counted (a fresh roster never pays for that read).
+async fn upsert_sqlite(pool: &SqlitePool, entries: &[RosterEntry]) -> Result<u64, StoreError> {
+    let mut tx = pool
+        .begin_write()
+        .await
+        .context("starting a roster batch")?;
+    sqlx::query("SAVEPOINT roster_insert")
+        .execute(&mut *tx)
+        .await
+        .context("opening a savepoint")?;
+    let (changed, existing) = match insert_sqlite(&mut tx, entries, "").await {
+        Ok(inserted) => (inserted, Vec::new()),
+        Err(sqlx::Error::Database(err)) if err.is_unique_violation() => {
+            sqlx::query("ROLLBACK TO SAVEPOINT roster_insert")
+                .execute(&mut *tx)
+                .await
+                .context("rolling back to the savepoint")?;
+            let existing = counted_before(&mut *tx, entries).await?;
+            let changed = insert_sqlite(&mut tx, entries, UPSERT_TAIL)
+                .await
+                .context("upserting roster rows")?;
+            (changed, existing)
+        }
+        Err(err) => return Err(err).context("inserting roster rows"),
+    };
     tx.apply_deltas(&batch_deltas(entries, existing)).await?;
     tx.commit().await.context("committing a roster batch")?;
     Ok(changed)

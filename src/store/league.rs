@@ -398,6 +398,84 @@ pub async fn counts(db: &Db, counties: &[String]) -> Result<Vec<CountRow>, Store
     }))
 }
 
+/// What the league tables count, summed in the database: per county, township, department and
+/// stage (kinds and statuses added up), `cancelled` (注销) entities left out — a few rows per
+/// department instead of one per kind and status. `kind` and `status` read `*`.
+///
+/// # Errors
+/// Database errors.
+pub async fn table_counts(db: &Db, counties: &[String]) -> Result<Vec<CountRow>, StoreError> {
+    table_counts_from(db, None, counties)
+        .await
+        .map(Option::unwrap_or_default)
+}
+
+/// [`table_counts`] as `day`'s snapshot recorded them; `None` without a snapshot that day.
+///
+/// # Errors
+/// Database errors.
+pub async fn snapshot_table_counts(
+    db: &Db,
+    day: Date,
+    counties: &[String],
+) -> Result<Option<Vec<CountRow>>, StoreError> {
+    if !has_snapshot(db, day).await? {
+        return Ok(None);
+    }
+    table_counts_from(db, Some(day), counties).await
+}
+
+async fn has_snapshot(db: &Db, day: Date) -> Result<bool, StoreError> {
+    let taken: Option<Date> = on_pool!(db, |pool| {
+        sqlx::query_scalar("SELECT day FROM league_snapshot_runs WHERE day = $1")
+            .bind(day)
+            .fetch_optional(pool)
+            .await
+            .context("finding a league snapshot")?
+    });
+    Ok(taken.is_some())
+}
+
+async fn table_counts_from(
+    db: &Db,
+    day: Option<Date>,
+    counties: &[String],
+) -> Result<Option<Vec<CountRow>>, StoreError> {
+    if counties.is_empty() {
+        return Ok(Some(Vec::new()));
+    }
+    let first = if day.is_some() { 2 } else { 1 };
+    let list = (first..first + counties.len())
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let (table, when) = match day {
+        Some(_) => ("league_snapshots", "day = $1 AND"),
+        None => ("league_counts", ""),
+    };
+    let sql = format!(
+        "SELECT county_code, township_code, department_id, '*' AS kind, '*' AS status, stage,
+                CAST(SUM(n) AS BIGINT) AS n
+         FROM {table}
+         WHERE {when} county_code IN ({list}) AND status <> 'cancelled'
+         GROUP BY county_code, township_code, department_id, stage
+         HAVING SUM(n) <> 0"
+    );
+    Ok(Some(on_pool!(db, |pool| {
+        let mut query = sqlx::query_as::<_, CountRow>(&sql);
+        if let Some(day) = day {
+            query = query.bind(day);
+        }
+        for c in counties {
+            query = query.bind(c);
+        }
+        query
+            .fetch_all(pool)
+            .await
+            .context("summing league counts")?
+    })))
+}
+
 /// What a full recount from the roster gives, in the same shape as [`counts`] (for [`check`],
 /// tests and the benchmark's baseline: this is the `GROUP BY` the read model saves).
 ///

@@ -423,13 +423,16 @@ mod tests {
 
     #[test]
     fn multi_row_sql_has_one_placeholder_per_value() {
-        let sql = multi_row_upsert_sql(2);
-        let row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+        let sql = multi_row_insert_sql(2, UPSERT_TAIL);
+        // The roster's columns, then the read model's: county, township, kind and status bound
+        // again, the department and the stage written as constants.
+        let row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, COALESCE(?, ''), 0, ?, ?, 'not_started')";
         assert!(
             sql.contains(&format!("VALUES {row}, {row}\n ON CONFLICT")),
             "{sql}"
         );
-        assert_eq!(sql.matches('?').count(), 2 * COLUMN_COUNT);
+        assert_eq!(sql.matches('?').count(), 2 * (COLUMN_COUNT + 4));
+        assert!(!multi_row_insert_sql(1, "").contains("ON CONFLICT"));
     }
 
     #[test]

@@ -38,6 +38,7 @@ const RECENT_DAYS: usize = 30;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/leaders/trends", get(page))
+        .route("/leaders/trends/export.xlsx", get(export))
         .route("/leaders/snapshot", post(snapshot))
         .route("/leaders/digest", post(toggle_digest))
 }
@@ -271,6 +272,76 @@ async fn page(
         },
     };
     Ok(page.into_response())
+}
+
+/// The numbers behind every chart as a workbook: one sheet per kind's rate chart and one for the
+/// cumulative curve against the target, a line per day and a column per series.
+async fn export(_leader: Leader, State(state): State<AppState>) -> Result<Response, AppError> {
+    let jurisdiction = &state.settings.jurisdiction;
+    let counties = counties_of(&state.divisions, jurisdiction);
+    let mut all_departments = Vec::new();
+    for county in &counties {
+        all_departments.extend(departments::list(&state.db, county).await?);
+    }
+    let today = calendar::today();
+    let snapshot_days = league::snapshot_days(&state.db).await?;
+    let days = chart_days(&state, &counties, &all_departments, &snapshot_days, today).await?;
+    let name = state
+        .divisions
+        .get(jurisdiction)
+        .map_or_else(|| jurisdiction.clone(), |d| d.name.clone());
+    let mut sheets: Vec<(&str, LineChart)> = DepartmentKind::ALL
+        .into_iter()
+        .map(|k| (kind_label(k), rate_chart(k, &all_departments, &days)))
+        .collect();
+    sheets.push(("累计入驻", total_chart(&name, &days)));
+    let bytes = chart_workbook(&sheets).map_err(|e| AppError::Internal(e.to_string()))?;
+    let filename = format!("trends-{}.xlsx", today.to_string().replace('-', ""));
+    Ok((
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet".to_owned(),
+            ),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{filename}\""),
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+/// A sheet per chart: 日期, then each series (and the target line) by name, one line per day.
+fn chart_workbook(sheets: &[(&str, LineChart)]) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let bold = rust_xlsxwriter::Format::new().set_bold();
+    for (title, chart) in sheets {
+        let sheet = book.add_worksheet();
+        sheet.set_name(*title)?;
+        sheet.write_string_with_format(0, 0, "日期", &bold)?;
+        let columns: Vec<&Series> = chart.series.iter().chain(chart.target.iter()).collect();
+        let mut dates: Vec<Date> = columns
+            .iter()
+            .flat_map(|s| s.points.iter().map(|(d, _)| *d))
+            .collect();
+        dates.sort();
+        dates.dedup();
+        for (col, series) in (1u16..).zip(&columns) {
+            sheet.write_string_with_format(0, col, super::staff::defuse(&series.name), &bold)?;
+        }
+        for (row, day) in (1u32..).zip(&dates) {
+            sheet.write_string(row, 0, day.to_string())?;
+            for (col, series) in (1u16..).zip(&columns) {
+                if let Some((_, v)) = series.points.iter().find(|(d, _)| d == day) {
+                    sheet.write_number(row, col, (v * 100.0).round() / 100.0)?;
+                }
+            }
+        }
+        sheet.set_column_width(0, 12)?;
+    }
+    book.save_to_buffer()
 }
 
 #[derive(Debug, Deserialize, Default)]

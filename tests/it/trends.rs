@@ -372,6 +372,39 @@ async fn charts_draw_each_department_and_the_target_from_the_snapshots() {
     assert!(texts(&page, "#total-caption")[0].contains("目标"));
     assert_eq!(texts(&page, "#total-data tbody tr").len(), 3);
 
+    // The workbook holds the same numbers: the bureaus' rates per day, and the cumulative
+    // curve beside its target.
+    let resp = leader_browser
+        .get(app.url("/leaders/trends/export.xlsx"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let bytes = resp.bytes().await.unwrap().to_vec();
+    let mut book: calamine::Xlsx<_> =
+        calamine::open_workbook_from_rs(std::io::Cursor::new(bytes)).unwrap();
+    let cell = |range: &calamine::Range<calamine::Data>, r: usize, c: usize| {
+        range
+            .get((r, c))
+            .map(ToString::to_string)
+            .unwrap_or_default()
+    };
+    use calamine::Reader as _;
+    let rates = book.worksheet_range("县直部门").unwrap();
+    let col_of = |range: &calamine::Range<calamine::Data>, name: &str| {
+        (0..range.width())
+            .find(|c| cell(range, 0, *c) == name)
+            .unwrap_or_else(|| panic!("no column {name}"))
+    };
+    let c1 = col_of(&rates, &bureaus[0].name);
+    assert_eq!(cell(&rates, 1, 0), d3.to_string());
+    assert_eq!(cell(&rates, 1, c1), "20");
+    assert_eq!(cell(&rates, 3, c1), "60");
+    let totals = book.worksheet_range("累计入驻").unwrap();
+    assert_eq!(totals.height(), 4, "a header and three days");
+    assert_eq!(cell(&totals, 3, 1), "11");
+    assert_eq!(cell(&totals, 3, 2), "12", "the target line");
+
     // Another kind: a line per township department.
     let (_, page) = get_page(&app, &leader_browser, "/leaders/trends?kind=township").await;
     assert_eq!(texts(&page, "#rate-chart polyline.series").len(), townships);

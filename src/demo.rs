@@ -476,6 +476,8 @@ pub async fn seed_registrations(
 /// The demo's staff member and leader (local demo only: the passwords are printed).
 pub const DEMO_STAFF_EMAIL: &str = "staff@demo.xinyidai.invalid";
 pub const DEMO_STAFF_PASSWORD: &str = "Demo-Staff-2026";
+pub const DEMO_LEADER_EMAIL: &str = "leader@demo.xinyidai.invalid";
+pub const DEMO_LEADER_PASSWORD: &str = "Demo-Leader-2026";
 
 /// What [`seed_county_work`] made, for the demo's start-up message.
 #[derive(Debug, Clone)]
@@ -600,6 +602,23 @@ pub async fn seed_county_work(
     )
     .await
     .context("creating the demo staff member")?;
+    let hash = crate::password::PasswordHasher::new(1)
+        .hash(DEMO_LEADER_PASSWORD)
+        .await?;
+    store::accounts::create_account(
+        db,
+        &NewAccount {
+            email: DEMO_LEADER_EMAIL,
+            password_hash: &hash,
+            role: Role::Leader,
+            department_id: None,
+            display_name: Some("演示县领导"),
+            temporary_password: false,
+            actor: ACTOR,
+        },
+    )
+    .await
+    .context("creating the demo leader")?;
     Ok(CountyWork {
         staff_department: busiest.1,
         assigned: report.changed,

@@ -806,6 +806,11 @@ async fn prepare_demo(
         demo::DEMO_STAFF_EMAIL,
         demo::DEMO_STAFF_PASSWORD
     );
+    eprintln!(
+        "演示县领导：{} / {}（登录后进入 /leaders）",
+        demo::DEMO_LEADER_EMAIL,
+        demo::DEMO_LEADER_PASSWORD
+    );
     db.close().await;
     Ok(settings)
 }

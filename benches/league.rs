@@ -138,7 +138,7 @@ async fn departments_and_rules(db: &Db, total: usize) -> anyhow::Result<usize> {
         count += 1;
         n += 1;
     }
-    for (county, _) in DEMO_COUNTIES {
+    for (i, (county, _)) in DEMO_COUNTIES.iter().enumerate() {
         let list = departments::list(db, county).await?;
         let named = |name: &str| list.iter().find(|d| d.name == name).map(|d| d.id);
         for d in &list {
@@ -147,24 +147,28 @@ async fn departments_and_rules(db: &Db, total: usize) -> anyhow::Result<usize> {
                     .await?;
             }
         }
-        if let Some(id) = named("农业农村局") {
-            let kind = Some("farmer_cooperative");
-            assignments::add_rule(db, county, MatchKind::Kind, kind, id, 5, "cli").await?;
-        }
-        if let Some(bank) = list.iter().find(|d| d.kind == "financial") {
-            assignments::add_rule(
-                db,
-                county,
-                MatchKind::Industry,
-                Some("J"),
-                bank.id,
-                1,
-                "cli",
-            )
-            .await?;
-        }
-        if let Some(id) = named("市场监管局") {
-            assignments::add_rule(db, county, MatchKind::Any, None, id, 100, "cli").await?;
+        // Kind, industry and catch-all rules are unique across the deployment (one rule per
+        // value), so only the first county gets them; elsewhere the township rules carry it.
+        if i == 0 {
+            if let Some(id) = named("农业农村局") {
+                let kind = Some("farmer_cooperative");
+                assignments::add_rule(db, county, MatchKind::Kind, kind, id, 5, "cli").await?;
+            }
+            if let Some(bank) = list.iter().find(|d| d.kind == "financial") {
+                assignments::add_rule(
+                    db,
+                    county,
+                    MatchKind::Industry,
+                    Some("J"),
+                    bank.id,
+                    1,
+                    "cli",
+                )
+                .await?;
+            }
+            if let Some(id) = named("市场监管局") {
+                assignments::add_rule(db, county, MatchKind::Any, None, id, 100, "cli").await?;
+            }
         }
         assignments::apply_rules(db, county, "cli").await?;
     }

@@ -283,8 +283,6 @@ async fn run(args: &Args) -> anyhow::Result<()> {
     for _ in 0..args.requests {
         page_times.push(page(client.clone(), cookie.clone()).await?.0);
     }
-    let _ = stop.send(());
-    server.await??;
 
     let mut scan_times = Vec::with_capacity(args.baseline);
     for _ in 0..args.baseline {
@@ -293,7 +291,9 @@ async fn run(args: &Args) -> anyhow::Result<()> {
         scan_times.push(started.elapsed());
         ensure!(!recounted.is_empty());
     }
-    db.close().await;
+    // The server closes the pool when it stops.
+    let _ = stop.send(());
+    server.await??;
     if let (Some(admin), Some(name)) = (&args.pg_url, pg_name) {
         let mut conn = sqlx::PgConnection::connect(admin).await?;
         sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))

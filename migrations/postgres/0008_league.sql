@@ -1,7 +1,8 @@
 -- 0008: the leaders' read model. `league_counts` holds how many entities are at each stage per
 -- county, township, responsible department, kind and roster status; the transactions that change
 -- an entity's stage or department keep it current (src/store/league.rs), so league tables never
--- scan the roster. `entities.counted_*` remember which row each entity is counted in.
+-- scan the roster. `entities.counted_department` and `counted_stage` remember the department and
+-- stage each entity is counted under (its county, township, kind and status are its own columns).
 
 CREATE TABLE league_counts (
     county_code   TEXT NOT NULL,
@@ -14,11 +15,7 @@ CREATE TABLE league_counts (
     PRIMARY KEY (county_code, township_code, department_id, kind, status, stage)
 );
 
-ALTER TABLE entities ADD COLUMN counted_county TEXT;
-ALTER TABLE entities ADD COLUMN counted_township TEXT;
 ALTER TABLE entities ADD COLUMN counted_department BIGINT;
-ALTER TABLE entities ADD COLUMN counted_kind TEXT;
-ALTER TABLE entities ADD COLUMN counted_status TEXT;
 -- NULL: not counted yet (the first refresh counts it).
 ALTER TABLE entities ADD COLUMN counted_stage TEXT;
 
@@ -57,11 +54,7 @@ CREATE TABLE league_snapshot_runs (
 
 -- Count what is already there (the same stage rule as src/store/progress.rs STAGE_SQL).
 UPDATE entities SET
-    counted_county = county_code,
-    counted_township = COALESCE(township_code, ''),
     counted_department = COALESCE(department_id, 0),
-    counted_kind = kind,
-    counted_status = status,
     counted_stage = COALESCE((
         SELECT CASE
             WHEN r.verification = 'rejected' OR r.sync_state = 'rejected' THEN 'rejected'
@@ -73,8 +66,8 @@ UPDATE entities SET
         END
         FROM registrations r WHERE r.entity_id = entities.id LIMIT 1), 'not_started');
 INSERT INTO league_counts (county_code, township_code, department_id, kind, status, stage, n)
-SELECT counted_county, counted_township, counted_department, counted_kind, counted_status,
+SELECT county_code, COALESCE(township_code, ''), counted_department, kind, status,
        counted_stage, COUNT(*)
 FROM entities
-GROUP BY counted_county, counted_township, counted_department, counted_kind, counted_status,
+GROUP BY county_code, COALESCE(township_code, ''), counted_department, kind, status,
          counted_stage;

@@ -13,27 +13,24 @@ use super::{Context, Db, StoreError, WritePool, like_escape};
 const COLUMNS: &str =
     "uscc, name, kind, legal_rep, county_code, township_code, industry, address, founded, status";
 const COLUMN_COUNT: usize = 10;
-/// The leaders' read model (`store::league`): where a row is counted. A new row is written with
-/// them filled in (its own county, township, kind and status; no department; not started), so
-/// an import never rewrites the rows it has just inserted; the batch is then added to the
-/// counts in one statement.
-const COUNTED_COLUMNS: &str = "counted_county, counted_township, counted_department, \
-     counted_kind, counted_status, counted_stage";
-const COUNTED_COUNT: usize = 6;
+/// The leaders' read model (`store::league`): the department and stage a row is counted under.
+/// A new row is written already counted (no department, not started), so an import never
+/// rewrites the rows it has just inserted; the batch is then added to the counts in one
+/// statement.
+const COUNTED_COLUMNS: &str = "counted_department, counted_stage";
+const COUNTED_COUNT: usize = 2;
 
 /// Only rows whose data differ are touched, so importing the same file twice changes nothing
 /// (not even `updated_at`), and `rows_affected` counts real inserts and changes.
 ///
-/// A changed row keeps its department and stage in the read model and takes its new county,
-/// township, kind and status (the batch was subtracted before and is added after).
+/// A changed row keeps its counted department and stage; the batch's old rows were read (and
+/// are subtracted) before, its new ones added after.
 const UPSERT_TAIL: &str = r#"
  ON CONFLICT (uscc) DO UPDATE SET
    name = excluded.name, kind = excluded.kind, legal_rep = excluded.legal_rep,
    county_code = excluded.county_code, township_code = excluded.township_code,
    industry = excluded.industry, address = excluded.address, founded = excluded.founded,
-   status = excluded.status, updated_at = excluded.updated_at,
-   counted_county = excluded.counted_county, counted_township = excluded.counted_township,
-   counted_kind = excluded.counted_kind, counted_status = excluded.counted_status
+   status = excluded.status, updated_at = excluded.updated_at
  WHERE (entities.name, entities.kind, entities.legal_rep, entities.county_code,
         entities.township_code, entities.industry, entities.address, entities.founded,
         entities.status)
@@ -62,11 +59,8 @@ pub async fn upsert_batch(db: &Db, entries: &[RosterEntry]) -> Result<u64, Store
 /// name by a linear scan, which made 4,000-parameter statements quadratic (two thirds of an
 /// import's CPU time).
 fn multi_row_insert_sql(rows: usize, tail: &str) -> String {
-    // The counted columns: county, township ('' for none), no department, kind, status, stage.
-    let row = format!(
-        "({}, ?, COALESCE(?, ''), 0, ?, ?, 'not_started')",
-        ["?"; COLUMN_COUNT].join(", ")
-    );
+    // The counted columns: no department, not started.
+    let row = format!("({}, 0, 'not_started')", ["?"; COLUMN_COUNT].join(", "));
     let values = vec![row.as_str(); rows].join(", ");
     format!("INSERT INTO entities ({COLUMNS}, {COUNTED_COLUMNS}) VALUES {values}{tail}")
 }
@@ -99,10 +93,6 @@ async fn insert_sqlite(
                 .bind(e.industry.map(String::from))
                 .bind(&e.address)
                 .bind(e.founded)
-                .bind(e.status.as_str())
-                .bind(&e.county_code)
-                .bind(&e.township_code)
-                .bind(e.kind.as_str())
                 .bind(e.status.as_str());
         }
         changed += query.execute(&mut *conn).await?.rows_affected();
@@ -185,8 +175,7 @@ async fn upsert_postgres(pool: &PgPool, entries: &[RosterEntry]) -> Result<u64, 
         .context("copying roster rows to the staging table")?;
     let changed = sqlx::query(&format!(
         "INSERT INTO entities ({COLUMNS}, {COUNTED_COLUMNS})
-         SELECT {COLUMNS}, county_code, COALESCE(township_code, ''), 0, kind, status, 'not_started'
-         FROM entities_staging {UPSERT_TAIL}"
+         SELECT {COLUMNS}, 0, 'not_started' FROM entities_staging {UPSERT_TAIL}"
     ))
     .execute(&mut *tx)
     .await
@@ -253,7 +242,6 @@ async fn copy_rows(
     for e in entries {
         let founded = e.founded.map(|d| d.to_string());
         let industry = e.industry.map(String::from);
-        let township = e.township_code.as_deref().unwrap_or("");
         let fields: [Option<&str>; COLUMN_COUNT + COUNTED_COUNT] = [
             Some(e.uscc.as_str()),
             Some(&e.name),
@@ -265,11 +253,7 @@ async fn copy_rows(
             e.address.as_deref(),
             founded.as_deref(),
             Some(e.status.as_str()),
-            Some(&e.county_code),
-            Some(township),
             Some("0"),
-            Some(e.kind.as_str()),
-            Some(e.status.as_str()),
             Some("not_started"),
         ];
         push_copy_csv_line(&mut buf, &fields[..width]);
@@ -424,14 +408,13 @@ mod tests {
     #[test]
     fn multi_row_sql_has_one_placeholder_per_value() {
         let sql = multi_row_insert_sql(2, UPSERT_TAIL);
-        // The roster's columns, then the read model's: county, township, kind and status bound
-        // again, the department and the stage written as constants.
-        let row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, COALESCE(?, ''), 0, ?, ?, 'not_started')";
+        // The roster's columns, then the read model's department and stage as constants.
+        let row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 'not_started')";
         assert!(
             sql.contains(&format!("VALUES {row}, {row}\n ON CONFLICT")),
             "{sql}"
         );
-        assert_eq!(sql.matches('?').count(), 2 * (COLUMN_COUNT + 4));
+        assert_eq!(sql.matches('?').count(), 2 * COLUMN_COUNT);
         assert!(!multi_row_insert_sql(1, "").contains("ON CONFLICT"));
     }
 

@@ -97,7 +97,13 @@ impl Which<'_> {
 
 /// The columns of a `league_counts` row, in key order.
 const KEY: &str = "county_code, township_code, department_id, kind, status, stage";
-const COUNTED: &str = "e.counted_county, e.counted_township, e.counted_department, e.counted_kind, e.counted_status, e.counted_stage";
+/// Where an entity is counted. County, township, kind and status are the entity's own columns:
+/// only a roster import changes them, and it subtracts the old values itself before it writes
+/// (`store::entities`), so between transactions they always name the row the entity is in.
+/// Department and stage change under the model's feet (the row is updated first, then
+/// recounted), so the entity keeps the counted ones (`counted_department`, `counted_stage`).
+const COUNTED: &str = "e.county_code, COALESCE(e.township_code, ''), e.counted_department, e.kind, \
+     e.status, e.counted_stage";
 
 /// `sign` = `-` takes the entities out of their counted rows, `+` puts them in.
 fn shift_sql(condition: &str, sign: char) -> String {
@@ -118,19 +124,11 @@ fn retarget_sql(condition: &str) -> String {
     );
     format!(
         "UPDATE entities AS e SET
-             counted_county = e.county_code,
-             counted_township = COALESCE(e.township_code, ''),
              counted_department = COALESCE(e.department_id, 0),
-             counted_kind = e.kind,
-             counted_status = e.status,
              counted_stage = {stage}
          WHERE {condition} AND (
              e.counted_stage IS NULL
-             OR e.counted_county IS DISTINCT FROM e.county_code
-             OR e.counted_township IS DISTINCT FROM COALESCE(e.township_code, '')
              OR e.counted_department IS DISTINCT FROM COALESCE(e.department_id, 0)
-             OR e.counted_kind IS DISTINCT FROM e.kind
-             OR e.counted_status IS DISTINCT FROM e.status
              OR e.counted_stage IS DISTINCT FROM {stage})"
     )
 }

@@ -28,5 +28,5 @@ pub fn today_in_china() -> time::Date {
 
 /// The current time in Asia/Shanghai.
 pub fn china_now() -> time::OffsetDateTime {
-    time::OffsetDateTime::now_utc().to_offset(time::macros::offset!(+8))
+    time::OffsetDateTime::now_utc().to_offset(domain::calendar::BEIJING)
 }

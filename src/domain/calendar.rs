@@ -11,9 +11,9 @@ pub fn day_of(at: OffsetDateTime) -> Date {
     at.to_offset(BEIJING).date()
 }
 
-/// Today in Beijing.
+/// Today in Beijing (the crate's one clock read for it: [`crate::today_in_china`]).
 pub fn today() -> Date {
-    day_of(OffsetDateTime::now_utc())
+    crate::today_in_china()
 }
 
 /// The target period (`YYYY-MM`) a day falls in.

@@ -23,8 +23,9 @@ use std::time::Duration;
 
 use futures_util::{StreamExt, stream};
 use thiserror::Error;
-use time::{OffsetDateTime, UtcOffset};
+use time::OffsetDateTime;
 
+use crate::domain::calendar::BEIJING;
 use crate::store::reconciliations::{self, Candidate, Counts, Repair};
 use crate::store::{Db, StoreError};
 use crate::web::error::error_chain;
@@ -36,8 +37,6 @@ use super::client::{EntityState, Province, ProvincialError};
 const CONCURRENCY: usize = 8;
 /// Registrations read per keyset page.
 const PAGE: i64 = 500;
-/// Beijing time; China has no daylight saving, so a fixed offset is exact.
-const SHANGHAI: UtcOffset = time::macros::offset!(+8);
 /// The reason recorded when the province rejects without saying why.
 const NO_REASON: &str = "省级平台拒绝了该记录，未说明原因";
 
@@ -297,7 +296,7 @@ async fn compare(
 
 /// The next time the wall clock in Beijing shows `at`, strictly after `now`.
 pub fn next_run(now: OffsetDateTime, at: time::Time) -> OffsetDateTime {
-    let local = now.to_offset(SHANGHAI);
+    let local = now.to_offset(BEIJING);
     let today = local.replace_time(at);
     if today > local {
         today
@@ -410,7 +409,7 @@ mod tests {
         for _ in 0..200 {
             let next = next_run(now, time!(02:30));
             assert!(next > now && next - now <= time::Duration::DAY);
-            assert_eq!(next.to_offset(SHANGHAI).time(), time!(02:30));
+            assert_eq!(next.to_offset(BEIJING).time(), time!(02:30));
             now += time::Duration::minutes(7 * 60 + 13);
         }
     }

@@ -23,15 +23,15 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail, ensure};
 use sqlx::Connection as _;
-use xinyidai::app::Application;
-use xinyidai::assignment::MatchKind;
 use xinyidai::config::{DatabaseUrl, Secret, Settings};
 use xinyidai::demo::{self, DEMO_COUNTIES};
-use xinyidai::id_vault::IdVault;
+use xinyidai::domain::assignment_rule::MatchKind;
+use xinyidai::security::id_vault::IdVault;
 use xinyidai::store::accounts::{self, NewAccount, Role, SessionKind};
 use xinyidai::store::departments::{self, DepartmentKind, NewDepartment};
 use xinyidai::store::league::{self, Trigger};
 use xinyidai::store::{self, Db, assignments};
+use xinyidai::web::server::Application;
 
 struct Args {
     entities: usize,
@@ -224,7 +224,7 @@ async fn run(args: &Args) -> anyhow::Result<()> {
     );
 
     // A leader's browser session, straight from the store.
-    let hash = xinyidai::password::PasswordHasher::new(1)
+    let hash = xinyidai::security::password::PasswordHasher::new(1)
         .hash("Bench-Leader-2026")
         .await?;
     let leader = accounts::create_account(

@@ -35,15 +35,15 @@ use sqlx::Connection as _;
 use xinyidai::config::{DatabaseUrl, Secret};
 use xinyidai::demo;
 use xinyidai::domain::resident_id::ResidentId;
-use xinyidai::id_vault::IdVault;
-use xinyidai::store::{self, Db};
-use xinyidai::sync::client::{
+use xinyidai::outbox::send_metrics::SyncMetrics;
+use xinyidai::outbox::worker::{Worker, WorkerConfig};
+use xinyidai::province::client::{
     AgreementEvidence, HttpProvince, LegalRep, Province, ProvinceSettings, RegisterEntity,
     Verification, VerificationLevel,
 };
-use xinyidai::sync::metrics::SyncMetrics;
-use xinyidai::sync::simulator::{SimConfig, SimHandle, SimStats, Simulator};
-use xinyidai::sync::worker::{Worker, WorkerConfig};
+use xinyidai::province::simulator::{SimConfig, SimHandle, SimStats, Simulator};
+use xinyidai::security::id_vault::IdVault;
+use xinyidai::store::{self, Db};
 
 const APP_ID: &str = "lishu-220322";
 const SECRET: &str = "bench-secret";

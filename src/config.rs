@@ -131,7 +131,7 @@ pub struct Settings {
     /// `None`: no worker runs; queued registrations wait until it is configured.
     pub province: Option<ProvinceLink>,
     /// How the outbox worker paces itself (`XYD_SYNC_*`).
-    pub sync: crate::sync::worker::WorkerConfig,
+    pub sync: WorkerConfig,
     /// Daily reconciliation with the province, Asia/Shanghai wall-clock time (`XYD_RECONCILE_AT`).
     pub reconcile_at: time::Time,
     /// Bearer token `/metrics` requires (`XYD_METRICS_TOKEN`). `None`: open to whoever reaches it.
@@ -154,7 +154,7 @@ pub struct MetricSettings {
     /// Weights per entity kind that differ from 1 (`XYD_METRIC_WEIGHTS`), in kind order.
     pub weights: Vec<(crate::domain::entity_kind::EntityKind, WeightE4)>,
     /// Roster statuses left out of the figure altogether (`XYD_METRIC_EXCLUDE`).
-    pub excluded: Vec<crate::roster::row::EntityStatus>,
+    pub excluded: Vec<crate::domain::entity_status::EntityStatus>,
     /// Months in the monitoring window, the current one included (`XYD_METRIC_WINDOW_MONTHS`).
     pub window_months: u32,
 }
@@ -163,7 +163,7 @@ impl Default for MetricSettings {
     fn default() -> MetricSettings {
         MetricSettings {
             weights: Vec::new(),
-            excluded: vec![crate::roster::row::EntityStatus::Cancelled],
+            excluded: vec![crate::domain::entity_status::EntityStatus::Cancelled],
             window_months: 12,
         }
     }
@@ -198,8 +198,8 @@ impl MetricSettings {
     }
 
     /// `cancelled,moved_out`, or `none`.
-    pub fn parse_excluded(value: &str) -> Option<Vec<crate::roster::row::EntityStatus>> {
-        use crate::roster::row::EntityStatus;
+    pub fn parse_excluded(value: &str) -> Option<Vec<crate::domain::entity_status::EntityStatus>> {
+        use crate::domain::entity_status::EntityStatus;
         if value.trim() == "none" {
             return Some(Vec::new());
         }
@@ -289,7 +289,7 @@ impl Settings {
             data_key: None,
             trust_forwarded_for: false,
             province: None,
-            sync: crate::sync::worker::WorkerConfig::default(),
+            sync: WorkerConfig::default(),
             reconcile_at: time::macros::time!(02:30),
             metrics_token: None,
             digest_at: DigestAt::default(),
@@ -513,7 +513,7 @@ impl Settings {
 /// the delays.
 fn read_sync_settings(
     get: &impl Fn(&str) -> Option<String>,
-    sync: &mut crate::sync::worker::WorkerConfig,
+    sync: &mut WorkerConfig,
 ) -> Result<(), ConfigError> {
     let number = |name: &'static str, max: u64| -> Result<Option<u64>, ConfigError> {
         get(name)
@@ -586,6 +586,42 @@ pub fn parse_listen(value: &str) -> Result<SocketAddr, ConfigError> {
         value: value.to_owned(),
         reason: "应为 IP:端口，例如 127.0.0.1:8080",
     })
+}
+
+/// How the outbox worker paces itself (`XYD_SYNC_*`).
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// How long a claimed row is ours; a crashed worker's rows come back after it.
+    pub lease: Duration,
+    pub batch: i64,
+    /// Failed sends before a row goes to the dead-letter list (claims that a crash cut short
+    /// do not count).
+    pub max_attempts: i64,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+    /// Rows sent at the same time within a batch.
+    pub concurrency: usize,
+    /// Failures of the province itself (timeouts, 5xx, 429, no connection) that open the
+    /// circuit breaker when they are also most (80 %) of its last 20 calls: a province that is
+    /// down, not one that fails now and then.
+    pub breaker_threshold: u32,
+    /// How long the breaker stays open before one probe is let through.
+    pub breaker_cooldown: Duration,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        WorkerConfig {
+            lease: Duration::from_secs(60),
+            batch: 50,
+            max_attempts: 12,
+            base_delay: Duration::from_secs(2),
+            max_delay: Duration::from_secs(600),
+            concurrency: 16,
+            breaker_threshold: 5,
+            breaker_cooldown: Duration::from_secs(30),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -682,7 +718,7 @@ mod tests {
     #[test]
     fn metric_settings_default_and_parse() {
         use crate::domain::entity_kind::EntityKind;
-        use crate::roster::row::EntityStatus;
+        use crate::domain::entity_status::EntityStatus;
         let s = settings(&[]).unwrap();
         assert_eq!(s.metric.excluded, vec![EntityStatus::Cancelled]);
         assert_eq!(s.metric.window_months, 12);

@@ -8,8 +8,9 @@ use rand::{RngExt, SeedableRng};
 
 use crate::domain::division::{DivisionTree, Level};
 use crate::domain::entity_kind::EntityKind;
+use crate::domain::entity_status::EntityStatus;
+use crate::domain::roster_entry::RosterEntry;
 use crate::domain::uscc::Uscc;
-use crate::roster::row::{EntityStatus, RosterEntry};
 
 /// Siping's five county-level units; 梨树县 gets the largest share, as the pilot county.
 pub const DEMO_COUNTIES: &[(&str, u32)] = &[
@@ -364,7 +365,7 @@ pub fn ready_entities(count: usize, seed: u64) -> Vec<RosterEntry> {
 /// A database error, no published agreement, or an email or USCC already taken.
 pub async fn seed_ready_registrations(
     db: &crate::store::Db,
-    vault: &crate::id_vault::IdVault,
+    vault: &crate::security::id_vault::IdVault,
     count: usize,
     seed: u64,
     email: impl Fn(usize) -> String,
@@ -389,7 +390,7 @@ pub enum SeedShape {
 /// As [`seed_ready_registrations`].
 pub async fn seed_registrations(
     db: &crate::store::Db,
-    vault: &crate::id_vault::IdVault,
+    vault: &crate::security::id_vault::IdVault,
     count: usize,
     skip: usize,
     seed: u64,
@@ -411,7 +412,7 @@ pub async fn seed_registrations(
     let agreement = store::agreements::current(db)
         .await?
         .context("no agreement is published")?;
-    let password_hash = crate::password::PasswordHasher::new(1)
+    let password_hash = crate::security::password::PasswordHasher::new(1)
         .hash(SEEDED_PASSWORD)
         .await?;
     let first_birth = time::macros::date!(1960 - 01 - 01);
@@ -452,7 +453,7 @@ pub async fn seed_registrations(
             mismatch: match shape {
                 SeedShape::Ready => Vec::new(),
                 SeedShape::AwaitingReview => {
-                    vec![crate::registration::Mismatch::LegalRepName.code()]
+                    vec![crate::application::registration::Mismatch::LegalRepName.code()]
                 }
             },
             review_note: (shape == SeedShape::AwaitingReview)
@@ -497,14 +498,14 @@ pub struct CountyWork {
 /// A database error or no published agreement.
 pub async fn seed_county_work(
     db: &crate::store::Db,
-    vault: &crate::id_vault::IdVault,
+    vault: &crate::security::id_vault::IdVault,
     county: &str,
     seed: u64,
     today: time::Date,
 ) -> anyhow::Result<CountyWork> {
     use anyhow::Context as _;
 
-    use crate::assignment::{MatchKind, TargetAmount};
+    use crate::domain::assignment_rule::{MatchKind, TargetAmount};
     use crate::store::accounts::{NewAccount, Role};
     use crate::store::{self, assignments};
 
@@ -585,7 +586,7 @@ pub async fn seed_county_work(
     let busiest = store::progress::busiest_department(db, county)
         .await?
         .context("no department has entities")?;
-    let hash = crate::password::PasswordHasher::new(1)
+    let hash = crate::security::password::PasswordHasher::new(1)
         .hash(DEMO_STAFF_PASSWORD)
         .await?;
     store::accounts::create_account(
@@ -602,7 +603,7 @@ pub async fn seed_county_work(
     )
     .await
     .context("creating the demo staff member")?;
-    let hash = crate::password::PasswordHasher::new(1)
+    let hash = crate::security::password::PasswordHasher::new(1)
         .hash(DEMO_LEADER_PASSWORD)
         .await?;
     store::accounts::create_account(

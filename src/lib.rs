@@ -3,21 +3,18 @@
 //! module tree follows it: `domain` (pure rules) → `store` (SQL) → `web` (HTTP edge).
 
 pub mod app;
-pub mod assignment;
+pub mod application;
 pub mod config;
 pub mod demo;
-pub mod digest;
 pub mod domain;
-pub mod id_vault;
-pub mod leaders_digest;
+pub mod jobs;
 pub mod mail;
-pub mod password;
-pub mod qr;
-pub mod registration;
+pub mod outbox;
+pub mod province;
 pub mod report;
 pub mod roster;
+pub mod security;
 pub mod store;
-pub mod sync;
 pub mod telemetry;
 pub mod web;
 

@@ -7,10 +7,11 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use xinyidai::app::{self, Application};
+use xinyidai::app;
 use xinyidai::config::{self, Settings};
 use xinyidai::roster::import::{self, ImportOptions};
 use xinyidai::store::{self, Db};
+use xinyidai::web::server::Application;
 use xinyidai::{demo, telemetry};
 
 #[derive(Debug, Parser)]
@@ -90,13 +91,13 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:8090")]
         listen: String,
         /// 接受的应用标识（X-App-Id）
-        #[arg(long, default_value = xinyidai::sync::simulator::DEFAULT_APP_ID)]
+        #[arg(long, default_value = xinyidai::province::simulator::DEFAULT_APP_ID)]
         app_id: String,
         /// 签名密钥
-        #[arg(long, env = "XYD_PROVINCE_SECRET", default_value = xinyidai::sync::simulator::DEFAULT_SECRET, hide_env_values = true)]
+        #[arg(long, env = "XYD_PROVINCE_SECRET", default_value = xinyidai::province::simulator::DEFAULT_SECRET, hide_env_values = true)]
         secret: String,
         /// 模拟器自己的 SQLite 文件
-        #[arg(long, default_value = xinyidai::sync::simulator::DEFAULT_DB_PATH)]
+        #[arg(long, default_value = xinyidai::province::simulator::DEFAULT_DB_PATH)]
         db: String,
         /// 故障注入的随机种子
         #[arg(long, default_value_t = 0)]
@@ -454,7 +455,7 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()> {
             seed,
             reject,
         } => {
-            use xinyidai::sync::simulator::{SimConfig, Simulator};
+            use xinyidai::province::simulator::{SimConfig, Simulator};
             let listen = config::parse_listen(&listen)?;
             let reject = reject
                 .iter()
@@ -530,8 +531,8 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
 
 /// `sync reconcile`: one reconciliation run now, ending stdout with its counts.
 async fn sync_reconcile(settings: &Settings) -> anyhow::Result<()> {
-    use xinyidai::sync::client::HttpProvince;
-    use xinyidai::sync::reconcile;
+    use xinyidai::jobs::reconcile;
+    use xinyidai::province::client::HttpProvince;
     let Some(link) = &settings.province else {
         anyhow::bail!(
             "未配置省级平台：对账需要设置 XYD_PROVINCE_URL、XYD_PROVINCE_APP_ID 和 XYD_PROVINCE_SECRET"
@@ -588,10 +589,16 @@ async fn digest_send(settings: &Settings, dry_run: bool) -> anyhow::Result<()> {
     }
     let now = time::OffsetDateTime::now_utc();
     let outcome = async {
-        let staff =
-            xinyidai::digest::send_week(&db, &mailer, &vault, &settings.public_url, now, dry_run)
-                .await?;
-        let leaders = xinyidai::leaders_digest::send_week(
+        let staff = xinyidai::jobs::staff_digest::send_week(
+            &db,
+            &mailer,
+            &vault,
+            &settings.public_url,
+            now,
+            dry_run,
+        )
+        .await?;
+        let leaders = xinyidai::jobs::leaders_digest::send_week(
             &db,
             &mailer,
             &vault,
@@ -608,7 +615,7 @@ async fn digest_send(settings: &Settings, dry_run: bool) -> anyhow::Result<()> {
     let (staff, leaders) =
         outcome.context("发送每周提醒时数据库出错；已发出的已记录，可稍后重新运行")?;
     // One line for both kinds: staff digests and leaders' digests count alike.
-    let report = xinyidai::digest::SendReport {
+    let report = xinyidai::jobs::staff_digest::SendReport {
         sent: staff.sent + leaders.sent,
         skipped: staff.skipped + leaders.skipped,
         failed: staff.failed + leaders.failed,
@@ -692,7 +699,7 @@ async fn league(settings: &Settings, action: LeagueAction) -> anyhow::Result<()>
 async fn league_snapshot(settings: &Settings, day: Option<time::Date>) -> anyhow::Result<()> {
     let day = day.unwrap_or_else(xinyidai::domain::calendar::today);
     let db = Db::open(&settings.database_url, 2).await?;
-    let outcome = xinyidai::leaders_digest::take_snapshot(
+    let outcome = xinyidai::jobs::leaders_digest::take_snapshot(
         &db,
         day,
         xinyidai::store::league::Trigger::Manual,
@@ -770,7 +777,7 @@ async fn prepare_demo(
         eprintln!("可以试试查找：{} 或 “{}”", sample.uscc, sample.name);
     }
     // An admin for /admin/sync; the demo's own password, printed, since the demo is local.
-    let hash = xinyidai::password::PasswordHasher::new(1)
+    let hash = xinyidai::security::password::PasswordHasher::new(1)
         .hash(DEMO_ADMIN_PASSWORD)
         .await?;
     store::accounts::create_account(
@@ -790,9 +797,10 @@ async fn prepare_demo(
     eprintln!("演示管理员：{DEMO_ADMIN_EMAIL} / {DEMO_ADMIN_PASSWORD}（登录后进入 /admin）");
 
     // The key file the server will use too (it lives beside the database).
-    let key = xinyidai::id_vault::load_or_create_key_file(&data_dir.join("xinyidai.key"))
+    let key = xinyidai::security::id_vault::load_or_create_key_file(&data_dir.join("xinyidai.key"))
         .context("reading or creating the demo's data key")?;
-    let vault = xinyidai::id_vault::IdVault::from_hex(&key).context("the demo's data key")?;
+    let vault =
+        xinyidai::security::id_vault::IdVault::from_hex(&key).context("the demo's data key")?;
     let work = demo::seed_county_work(&db, &vault, "220322", seed, xinyidai::today_in_china())
         .await
         .context("seeding the county's work (rules, targets, registrations, staff)")?;
@@ -818,7 +826,7 @@ async fn prepare_demo(
 /// Starts the provincial simulator in-process on a free port, over a fresh file in the demo
 /// directory, and returns the link the outbox worker uses.
 async fn start_demo_province(data_dir: &std::path::Path) -> anyhow::Result<config::ProvinceLink> {
-    use xinyidai::sync::simulator::{SimConfig, Simulator};
+    use xinyidai::province::simulator::{SimConfig, Simulator};
     let db = data_dir.join("province-sim.db");
     for suffix in ["", "-wal", "-shm"] {
         let mut p = db.clone().into_os_string();
@@ -919,9 +927,9 @@ async fn add_user(
             line.trim_end_matches(['\r', '\n']).to_owned()
         }
     };
-    xinyidai::password::check_official_rules(&password, Some(email.as_str()))
+    xinyidai::security::password::check_official_rules(&password, Some(email.as_str()))
         .map_err(|rule| anyhow::anyhow!("密码不符合要求：{rule}"))?;
-    let hash = xinyidai::password::PasswordHasher::new(1)
+    let hash = xinyidai::security::password::PasswordHasher::new(1)
         .hash(&password)
         .await
         .context("计算密码哈希失败")?;
@@ -1031,7 +1039,8 @@ const CLI_ACTOR: &str = "cli";
 /// `assign …`: rules, applying them, CSV import.
 #[allow(clippy::print_stdout)] // listings and the machine-readable result line go to stdout
 async fn assign(settings: &Settings, action: AssignAction) -> anyhow::Result<()> {
-    use xinyidai::assignment::{MatchKind, read_assignment_csv};
+    use xinyidai::application::assignment::read_assignment_csv;
+    use xinyidai::domain::assignment_rule::MatchKind;
     use xinyidai::store::assignments;
     // Files are read and checked before the database is opened: a bad file writes nothing.
     let file = match &action {
@@ -1160,7 +1169,7 @@ async fn assign(settings: &Settings, action: AssignAction) -> anyhow::Result<()>
 
 /// `target set`: every check runs before the database is touched.
 async fn target(settings: &Settings, action: TargetAction) -> anyhow::Result<()> {
-    use xinyidai::assignment::{TargetAmount, parse_deadline, parse_period};
+    use xinyidai::domain::assignment_rule::{TargetAmount, parse_deadline, parse_period};
     let TargetAction::Set {
         department,
         period,

@@ -18,3 +18,15 @@ pub fn init(format: LogFormat, filter: &str) {
         LogFormat::Pretty => builder.compact().try_init(),
     };
 }
+
+/// `outer: inner: root` — the whole cause chain on one log line.
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    out
+}

@@ -196,46 +196,8 @@ pub fn review_decided(
     })
 }
 
-/// The weekly digest to one staff member (content built by `crate::digest`).
-pub fn digest(to: &str, d: &crate::digest::DigestContent) -> Result<Outgoing, MailError> {
-    let subject = subject(&format!("本周入驻工作提醒（{}）", d.department));
-    Ok(Outgoing {
-        kind: MailKind::Digest,
-        to: to.to_owned(),
-        text: DigestText { d }.render()?,
-        html: Some(
-            DigestHtml {
-                subject: &subject,
-                d,
-            }
-            .render()?,
-        ),
-        subject,
-    })
-}
-
-/// The weekly digest to one leader (content built by `crate::leaders_digest`).
-pub fn leaders_digest(
-    to: &str,
-    d: &crate::leaders_digest::LeadersDigestContent,
-) -> Result<Outgoing, MailError> {
-    let subject = subject(&format!("本周入驻排行（{}，{}）", d.jurisdiction, d.week));
-    Ok(Outgoing {
-        kind: MailKind::LeadersDigest,
-        to: to.to_owned(),
-        text: LeadersDigestText { d }.render()?,
-        html: Some(
-            LeadersDigestHtml {
-                subject: &subject,
-                d,
-            }
-            .render()?,
-        ),
-        subject,
-    })
-}
-
-fn subject(what: &str) -> String {
+/// The subject line with the platform's prefix.
+pub fn subject(what: &str) -> String {
     format!("{SUBJECT_PREFIX}{what}")
 }
 
@@ -338,32 +300,6 @@ struct ReviewDecidedHtml<'a> {
     approved: bool,
     reason: &'a str,
     link: &'a str,
-}
-
-#[derive(Template)]
-#[template(path = "mail/digest.txt")]
-struct DigestText<'a> {
-    d: &'a crate::digest::DigestContent,
-}
-
-#[derive(Template)]
-#[template(path = "mail/digest.html")]
-struct DigestHtml<'a> {
-    subject: &'a str,
-    d: &'a crate::digest::DigestContent,
-}
-
-#[derive(Template)]
-#[template(path = "mail/leaders_digest.txt")]
-struct LeadersDigestText<'a> {
-    d: &'a crate::leaders_digest::LeadersDigestContent,
-}
-
-#[derive(Template)]
-#[template(path = "mail/leaders_digest.html")]
-struct LeadersDigestHtml<'a> {
-    subject: &'a str,
-    d: &'a crate::leaders_digest::LeadersDigestContent,
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use time::{Date, Duration};
 
-use crate::assignment::TargetAmount;
+use crate::domain::assignment_rule::TargetAmount;
 use crate::domain::calendar;
 use crate::domain::division::{DivisionTree, Level};
 use crate::store::league::{self, CountRow};

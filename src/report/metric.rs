@@ -443,7 +443,7 @@ mod tests {
 
     use super::*;
     use crate::domain::division::Division;
-    use crate::roster::row::EntityStatus;
+    use crate::domain::entity_status::EntityStatus;
 
     fn row(county: &str, kind: &str, status: &str, stage: &str, n: i64) -> CountRow {
         CountRow {

@@ -13,8 +13,9 @@ use crate::domain::division::DivisionTree;
 use crate::store::{self, Db, StoreError};
 
 use super::rejects::RejectsWriter;
-use super::row::{RosterEntry, RowValidator};
+use super::row::RowValidator;
 use super::source::{RosterFile, SourceError};
+use crate::domain::roster_entry::RosterEntry;
 
 #[derive(Debug, Clone)]
 pub struct ImportOptions {

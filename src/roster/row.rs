@@ -3,17 +3,19 @@
 //! Reasons are whole Chinese sentences naming the column, because they go verbatim into the
 //! rejects file that department staff fix by hand.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::fmt;
 
-use serde::{Deserialize, Serialize};
 use time::{Date, Month};
 
 use super::source::RawFields;
 use crate::domain::division::{Division, DivisionTree, Level};
-use crate::domain::entity_kind::EntityKind;
+use crate::domain::entity_name::{normalize_entity_name, normalize_person_name};
+use crate::domain::entity_status::EntityStatus;
+use crate::domain::industry::parse_industry;
+use crate::domain::quote::quoted;
+use crate::domain::roster_entry::RosterEntry;
 use crate::domain::uscc::Uscc;
 
 /// USCC division code of offices registering at national level (e.g. SAMR itself).
@@ -21,273 +23,6 @@ const NATIONAL_DIVISION: &str = "100000";
 const MAX_NAME_CHARS: usize = 100;
 const MAX_LEGAL_REP_CHARS: usize = 50;
 const MAX_ADDRESS_CHARS: usize = 200;
-/// Quoted input longer than this is cut in messages, so one bad cell cannot flood a reason.
-const MAX_QUOTED_CHARS: usize = 40;
-
-/// A roster row that passed every rule.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RosterEntry {
-    pub uscc: Uscc,
-    /// Normalised with [`normalize_entity_name`].
-    pub name: String,
-    pub kind: EntityKind,
-    /// Normalised with [`normalize_person_name`].
-    pub legal_rep: String,
-    /// The county-level unit (6 digits) the entity counts toward.
-    pub county_code: String,
-    pub township_code: Option<String>,
-    /// GB/T 4754-2017 section letter, `A`–`T`.
-    pub industry: Option<char>,
-    pub address: Option<String>,
-    pub founded: Option<Date>,
-    pub status: EntityStatus,
-}
-
-/// Registration status (登记状态) of a market entity.
-///
-/// Serialised as the stable code of [`EntityStatus::as_str`]; never rename those codes.
-#[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum EntityStatus {
-    /// 在营 (存续, 开业, 正常, 在业).
-    #[default]
-    Active,
-    /// 停业, 歇业.
-    Suspended,
-    /// 吊销 (licence revoked, entity not yet cancelled).
-    Revoked,
-    /// 注销.
-    Cancelled,
-    /// 迁出 (moved to another registration authority).
-    MovedOut,
-}
-
-impl EntityStatus {
-    pub const ALL: [EntityStatus; 5] = [
-        EntityStatus::Active,
-        EntityStatus::Suspended,
-        EntityStatus::Revoked,
-        EntityStatus::Cancelled,
-        EntityStatus::MovedOut,
-    ];
-
-    /// Stable lowercase code stored in the database.
-    #[must_use]
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            EntityStatus::Active => "active",
-            EntityStatus::Suspended => "suspended",
-            EntityStatus::Revoked => "revoked",
-            EntityStatus::Cancelled => "cancelled",
-            EntityStatus::MovedOut => "moved_out",
-        }
-    }
-
-    /// Inverse of [`EntityStatus::as_str`]; exact match only.
-    #[must_use]
-    pub fn parse_code(code: &str) -> Option<EntityStatus> {
-        EntityStatus::ALL.into_iter().find(|s| s.as_str() == code)
-    }
-
-    #[must_use]
-    pub const fn label_zh(self) -> &'static str {
-        match self {
-            EntityStatus::Active => "在营",
-            EntityStatus::Suspended => "停业",
-            EntityStatus::Revoked => "吊销",
-            EntityStatus::Cancelled => "注销",
-            EntityStatus::MovedOut => "迁出",
-        }
-    }
-
-    /// Accepted labels, in the form [`status_key`] produces.
-    const fn aliases(self) -> &'static [&'static str] {
-        match self {
-            // "在册" appears in SAMR's "存续（在营、开业、在册）".
-            EntityStatus::Active => &["在营", "存续", "开业", "正常", "在业", "在册", "active"],
-            EntityStatus::Suspended => &["停业", "歇业", "suspended"],
-            EntityStatus::Revoked => &["吊销", "吊销未注销", "revoked"],
-            // 撤销登记 voids the registration: for the roster the entity is gone, as if cancelled.
-            EntityStatus::Cancelled => &[
-                "注销",
-                "已注销",
-                "吊销已注销",
-                "撤销",
-                "cancelled",
-                "canceled",
-            ],
-            EntityStatus::MovedOut => &["迁出", "已迁出", "movedout"],
-        }
-    }
-
-    /// Reads a status as registries and spreadsheets write it: Chinese or English, any case,
-    /// with SAMR's parenthesised synonyms (`存续（在营、开业、在册）`). Empty means active: a
-    /// roster lists the entities to onboard, and those are overwhelmingly active.
-    #[must_use]
-    pub fn parse_label(label: &str) -> Option<EntityStatus> {
-        // Nearly every row spells a status exactly; only the rest pay for normalising.
-        let label = label.trim();
-        if let Some(status) = EntityStatus::ALL
-            .into_iter()
-            .find(|s| s.aliases().contains(&label))
-        {
-            return Some(status);
-        }
-        let key = status_key(label);
-        if key.is_empty() {
-            return Some(EntityStatus::Active);
-        }
-        EntityStatus::ALL
-            .into_iter()
-            .find(|s| s.aliases().contains(&key.as_str()))
-    }
-
-    /// Whether the entity still exists and so counts toward onboarding targets.
-    #[must_use]
-    pub const fn is_countable(self) -> bool {
-        !matches!(self, EntityStatus::Cancelled | EntityStatus::MovedOut)
-    }
-}
-
-impl fmt::Display for EntityStatus {
-    /// The Chinese label; use [`EntityStatus::as_str`] for the stored code.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.label_zh())
-    }
-}
-
-/// Lower-cases and drops whitespace, separators and a parenthesised tail.
-fn status_key(label: &str) -> String {
-    let head = label.split(['(', '（']).next().unwrap_or_default();
-    head.chars()
-        .filter(|&c| !c.is_whitespace() && !matches!(c, '_' | '-' | ',' | '，' | '、'))
-        .map(|c| c.to_ascii_lowercase())
-        .collect()
-}
-
-/// GB/T 4754-2017 sections: letter, Chinese name, first and last two-digit division.
-const INDUSTRY_SECTIONS: [(char, &str, u8, u8); 20] = [
-    ('A', "农、林、牧、渔业", 1, 5),
-    ('B', "采矿业", 6, 12),
-    ('C', "制造业", 13, 43),
-    ('D', "电力、热力、燃气及水生产和供应业", 44, 46),
-    ('E', "建筑业", 47, 50),
-    ('F', "批发和零售业", 51, 52),
-    ('G', "交通运输、仓储和邮政业", 53, 60),
-    ('H', "住宿和餐饮业", 61, 62),
-    ('I', "信息传输、软件和信息技术服务业", 63, 65),
-    ('J', "金融业", 66, 69),
-    ('K', "房地产业", 70, 70),
-    ('L', "租赁和商务服务业", 71, 72),
-    ('M', "科学研究和技术服务业", 73, 75),
-    ('N', "水利、环境和公共设施管理业", 76, 79),
-    ('O', "居民服务、修理和其他服务业", 80, 82),
-    ('P', "教育", 83, 83),
-    ('Q', "卫生和社会工作", 84, 85),
-    ('R', "文化、体育和娱乐业", 86, 90),
-    ('S', "公共管理、社会保障和社会组织", 91, 96),
-    ('T', "国际组织", 97, 97),
-];
-
-/// The Chinese name of a GB/T 4754-2017 section letter.
-#[must_use]
-pub fn industry_label_zh(section: char) -> Option<&'static str> {
-    INDUSTRY_SECTIONS
-        .iter()
-        .find(|s| s.0 == section)
-        .map(|s| s.1)
-}
-
-/// Reads an industry as rosters write it: the section letter (`c`), letter plus a division,
-/// group or class code (`C13`, `C1310`), that code alone (`1310`), the section name
-/// (`制造业`), or letter and name (`C 制造业`).
-///
-/// # Errors
-/// A Chinese sentence saying why the text is not an industry section.
-pub fn parse_industry(input: &str) -> Result<char, String> {
-    let text = input.trim();
-    if let Some(section) = INDUSTRY_SECTIONS.iter().find(|s| s.1 == text) {
-        return Ok(section.0);
-    }
-    let unknown = || {
-        format!(
-            "行业门类“{}”无法识别，应为门类字母（如 C）、门类加行业代码（如 C13）或门类名称（如 制造业）",
-            quoted(text)
-        )
-    };
-    let mut chars = text.chars();
-    let Some(first) = chars.next() else {
-        return Err(unknown());
-    };
-    if first.is_ascii_digit() {
-        return section_of_code(text).ok_or_else(unknown);
-    }
-    let letter = first.to_ascii_uppercase();
-    let Some(&(_, section_name, _, _)) = INDUSTRY_SECTIONS.iter().find(|s| s.0 == letter) else {
-        return Err(unknown());
-    };
-    let rest = chars
-        .as_str()
-        .trim_start_matches(|c: char| c.is_whitespace() || matches!(c, '-' | '.' | ':' | '：'));
-    if rest.is_empty() || rest == section_name {
-        return Ok(letter);
-    }
-    match section_of_code(rest) {
-        Some(section) if section == letter => Ok(letter),
-        Some(section) => Err(format!(
-            "行业门类“{}”：行业代码{rest}属于门类{section}，不属于门类{letter}（{section_name}）",
-            quoted(text)
-        )),
-        None => Err(unknown()),
-    }
-}
-
-/// Section of a 2–4 digit GB/T 4754 code, judged by its first two digits (the division).
-fn section_of_code(code: &str) -> Option<char> {
-    if !(2..=4).contains(&code.len()) || !code.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let division: u8 = code.get(..2)?.parse().ok()?;
-    INDUSTRY_SECTIONS
-        .iter()
-        .find(|s| (s.2..=s.3).contains(&division))
-        .map(|s| s.0)
-}
-
-/// Trims, collapses inner whitespace to one space, and writes parentheses full-width as SAMR
-/// registers them, so a name typed with `(` matches the registered `（`.
-#[must_use]
-pub fn normalize_entity_name(raw: &str) -> String {
-    collapse_whitespace(raw, |c| match c {
-        '(' => '（',
-        ')' => '）',
-        _ => c,
-    })
-}
-
-/// Trims and collapses inner whitespace of a person's name.
-#[must_use]
-pub fn normalize_person_name(raw: &str) -> String {
-    collapse_whitespace(raw, |c| c)
-}
-
-fn collapse_whitespace(raw: &str, map: impl Fn(char) -> char) -> String {
-    // Most names need nothing: copy them whole instead of rebuilding them char by char.
-    let trimmed = raw.trim();
-    if !trimmed.contains(|c: char| c.is_whitespace() || map(c) != c) {
-        return trimmed.to_owned();
-    }
-    let mut out = String::with_capacity(raw.len());
-    for word in raw.split_whitespace() {
-        if !out.is_empty() {
-            out.push(' ');
-        }
-        out.extend(word.chars().map(&map));
-    }
-    out
-}
 
 /// Why a row was refused: every rule it broke, in column order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -678,20 +413,16 @@ fn parse_date(raw: &str) -> Result<Date, DateError> {
     Date::from_calendar_date(i32::from(year), month, day).map_err(|_| DateError::NoSuchDay)
 }
 
-/// User text for a message, cut to a readable length.
-fn quoted(text: &str) -> Cow<'_, str> {
-    match text.char_indices().nth(MAX_QUOTED_CHARS) {
-        Some((cut, _)) => Cow::Owned(format!("{}…", &text[..cut])),
-        None => Cow::Borrowed(text),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
     use time::macros::date;
 
     use super::*;
+    use crate::domain::entity_kind::EntityKind;
+    use crate::domain::entity_name::normalize_entity_name;
+    use crate::domain::industry::{INDUSTRY_SECTIONS, industry_label_zh};
+    use crate::domain::quote::MAX_QUOTED_CHARS;
 
     const TODAY: Date = date!(2024 - 06 - 01);
 

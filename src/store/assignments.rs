@@ -1,6 +1,6 @@
 //! Responsible departments of roster entities: assignment rules, applying them, manual
 //! reassignment (one by one or from a CSV), and department targets. The rule order is
-//! explained in [`crate::assignment`].
+//! explained in [`crate::domain::assignment_rule`].
 //!
 //! Everything is scoped to one county (`county`, a 6-digit code): departments belong to a
 //! county, rules point at departments, and a rule only ever assigns entities of its
@@ -10,9 +10,11 @@ use serde_json::json;
 use sqlx::Row as _;
 use time::{Date, OffsetDateTime};
 
-use crate::assignment::{
-    self, AssignmentRow, MatchKind, Rule, TargetAmount, any_rule_condition, winning_condition,
+use crate::domain::assignment_rule::{
+    self as assignment, AssignmentRow, MatchKind, Rule, TargetAmount,
 };
+
+use super::assignment_sql::{any_rule_condition, winning_condition};
 use crate::on_pool;
 
 use super::audit::{self, AuditEntry};
@@ -290,7 +292,7 @@ pub async fn remove_rule(db: &Db, county: &str, id: i64, actor: &str) -> Result<
 }
 
 /// Gives every entity of `county` the department of the first rule that matches it
-/// ([`crate::assignment`]), leaving manual assignments alone, and takes a rule-given department
+/// ([`crate::domain::assignment_rule`]), leaving manual assignments alone, and takes a rule-given department
 /// away from entities no rule matches any more (a removed rule). Set-based: one UPDATE per rule,
 /// most important first, each touching only the rows it wins whose department differs, all in
 /// one write transaction with one summary audit row. Running it twice changes nothing.
@@ -452,7 +454,7 @@ pub struct ImportReport {
     pub rejected: Vec<RejectedRow>,
 }
 
-/// Manual assignments from a CSV ([`assignment::read_assignment_csv`]). Every row is checked
+/// Manual assignments from a CSV ([`crate::application::assignment::read_assignment_csv`]). Every row is checked
 /// first (USCC in the county's roster, department of the county, the same USCC twice); the good
 /// rows are then written in one transaction, each audited, and the bad ones returned with their
 /// reasons.

@@ -3,9 +3,9 @@
 use sqlx::{PgPool, SqlitePool};
 
 use crate::domain::division;
+use crate::domain::roster_entry::RosterEntry;
 use crate::domain::uscc::Uscc;
 use crate::on_pool;
-use crate::roster::row::RosterEntry;
 
 use super::league::{CountKey, Deltas, LeagueConnection, Which};
 use super::{Context, Db, StoreError, WritePool, like_escape};

@@ -6,6 +6,7 @@
 
 pub mod accounts;
 pub mod agreements;
+pub mod assignment_sql;
 pub mod assignments;
 pub mod audit;
 pub mod campaigns;

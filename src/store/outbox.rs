@@ -139,18 +139,6 @@ pub enum Outcome {
     Skipped { note: String },
 }
 
-impl Outcome {
-    pub fn result(&self) -> crate::sync::metrics::SendResult {
-        use crate::sync::metrics::SendResult;
-        match self {
-            Outcome::Accepted | Outcome::Skipped { .. } => SendResult::Accepted,
-            Outcome::Rejected { .. } => SendResult::Rejected,
-            Outcome::Retry { .. } => SendResult::Retry,
-            Outcome::Dead { .. } => SendResult::Dead,
-        }
-    }
-}
-
 /// Records the outcome for a claimed row (and the registration's sync state).
 pub async fn finish(db: &Db, row: &Claimed, outcome: &Outcome) -> Result<(), StoreError> {
     finish_all(db, &[(row.clone(), outcome.clone())]).await

@@ -4,7 +4,7 @@
 
 use time::{Date, Duration};
 
-use crate::assignment::TargetAmount;
+use crate::domain::assignment_rule::TargetAmount;
 use crate::domain::calendar;
 use crate::on_pool;
 

@@ -10,8 +10,8 @@ use sha2::{Digest, Sha256};
 use time::{Duration, OffsetDateTime};
 
 use crate::app::AppState;
+use crate::application::registration::Mismatch;
 use crate::domain::email::EmailAddress;
-use crate::registration::Mismatch;
 use crate::store::accounts::{self, Account, Role};
 use crate::store::agreements::{self, AgreementVersion};
 use crate::store::registrations::{
@@ -699,7 +699,7 @@ pub async fn reset(
 ) -> Result<Response, AppError> {
     visitor.check_csrf(&form.csrf)?;
     let token = clean_token(&form.token);
-    if let Err(rule) = crate::password::check_rules(&form.password, None) {
+    if let Err(rule) = crate::security::password::check_rules(&form.password, None) {
         return Ok((
             StatusCode::UNPROCESSABLE_ENTITY,
             ResetPage {

@@ -19,14 +19,15 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 
 use crate::app::AppState;
-use crate::assignment::{self, MatchKind, TargetAmount};
+use crate::application::assignment;
+use crate::domain::assignment_rule::{MatchKind, TargetAmount, parse_deadline, parse_period};
 use crate::domain::calendar;
 use crate::domain::division::Level;
 use crate::domain::email::EmailAddress;
 use crate::domain::entity_kind::EntityKind;
+use crate::domain::industry::industry_label_zh;
 use crate::domain::uscc::Uscc;
-use crate::password::check_official_rules;
-use crate::roster::row::industry_label_zh;
+use crate::security::password::check_official_rules;
 use crate::store::accounts::{self, AccountChange, CreateAccountError, NewAccount, Role};
 use crate::store::assignments::{self, AssignError};
 use crate::store::departments::{self, CreateDepartmentError, Department, DepartmentKind};
@@ -1511,7 +1512,7 @@ pub async fn targets_page(
     let mut errors = Errors::default();
     let period = match query.period.as_deref().filter(|p| !p.trim().is_empty()) {
         None => current,
-        Some(p) => assignment::parse_period(p).unwrap_or_else(|message| {
+        Some(p) => parse_period(p).unwrap_or_else(|message| {
             errors.add("pick", message);
             current
         }),
@@ -1585,11 +1586,11 @@ pub async fn set_target(
     if department.is_none() {
         errors.add("department", "请选择本县的责任部门");
     }
-    let period = assignment::parse_period(&form.period)
+    let period = parse_period(&form.period)
         .map_err(|message| errors.add("period", message))
         .ok();
     let amount = parse_amount(&form.count, &form.share, &mut errors);
-    let deadline = assignment::parse_deadline(&form.deadline)
+    let deadline = parse_deadline(&form.deadline)
         .map_err(|message| errors.add("deadline", message))
         .ok();
     let shown = period

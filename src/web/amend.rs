@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use crate::app::AppState;
-use crate::registration::{self, AmendError, Correction, FieldErrors};
+use crate::application::registration::{self, AmendError, Correction, FieldErrors};
 use crate::store::registrations::{self, RegistrationView};
 
 use super::error::AppError;

@@ -13,9 +13,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
 
 use crate::app::AppState;
+use crate::application::registration::{
+    self, AmendError, Correction, RegistrationInput, SubmitError,
+};
 use crate::domain::entity_kind::EntityKind;
 use crate::domain::person_name;
-use crate::registration::{self, AmendError, Correction, RegistrationInput, SubmitError};
 use crate::store::accounts::{self, Account, SessionKind};
 use crate::store::agreements;
 use crate::store::entities::{self, SearchTerm};
@@ -464,7 +466,7 @@ pub async fn create_signature(
             Err(response) => return response,
         };
     let id = reg.id;
-    let signer_name = crate::roster::row::normalize_person_name(&req.signer_name);
+    let signer_name = crate::domain::entity_name::normalize_person_name(&req.signer_name);
     if signer_name.is_empty() || signer_name.chars().count() > 50 {
         let mut errors = BTreeMap::new();
         errors.insert("signer_name", vec!["signer_name_required"]);

@@ -15,9 +15,9 @@ use time::Duration;
 
 use crate::app::AppState;
 use crate::domain::calendar;
-use crate::qr::Qr;
 use crate::store::campaigns::{self, CampaignTotals, DayCount};
 use crate::store::progress;
+use crate::web::qr::Qr;
 
 use super::account::shanghai;
 use super::error::AppError;

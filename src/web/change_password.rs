@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use crate::app::AppState;
-use crate::password::{check_official_rules, check_rules};
+use crate::security::password::{check_official_rules, check_rules};
 use crate::store::accounts::{self, Account, Role};
 
 use super::error::AppError;

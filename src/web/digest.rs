@@ -13,7 +13,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 
 use crate::app::AppState;
-use crate::digest::{self, UNSUBSCRIBE_PATH};
+use crate::jobs::staff_digest::{self as digest, UNSUBSCRIBE_PATH};
 use crate::store::digests;
 
 use super::error::AppError;

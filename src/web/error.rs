@@ -86,14 +86,4 @@ pub async fn not_found() -> AppError {
     AppError::NotFound
 }
 
-/// `outer: inner: root` — the whole cause chain on one log line.
-pub fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut out = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        out.push_str(": ");
-        out.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    out
-}
+pub use crate::telemetry::error_chain;

@@ -8,8 +8,8 @@ use serde::Deserialize;
 use crate::app::AppState;
 use crate::domain::calendar;
 use crate::domain::entity_kind::EntityKind;
+use crate::domain::entity_status::EntityStatus;
 use crate::domain::person_name;
-use crate::roster::row::EntityStatus;
 use crate::store::campaigns;
 use crate::store::entities::{self, EntitySummary, SearchTerm};
 

@@ -9,11 +9,13 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use crate::app::AppState;
+use crate::application::registration::{
+    self, FieldErrors, Mismatch, RegistrationInput, SubmitError,
+};
 use crate::domain::entity_kind::EntityKind;
 use crate::domain::person_name;
 use crate::domain::uscc::Uscc;
 use crate::mail::messages;
-use crate::registration::{self, FieldErrors, Mismatch, RegistrationInput, SubmitError};
 use crate::store::agreements::{self, AgreementVersion};
 use crate::store::entities::{self, SearchTerm};
 use crate::store::registrations::{self, SignatureEvidence, TokenOutcome};

@@ -16,8 +16,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::app::AppState;
+use crate::application::registration::Mismatch;
 use crate::mail::messages;
-use crate::registration::Mismatch;
 use crate::store::review::{self, Decided, Decision, QueueItem, ReviewDetail, Scope};
 use crate::store::{StoreError, digests};
 

@@ -19,8 +19,8 @@ use time::{Date, OffsetDateTime};
 use crate::app::AppState;
 use crate::domain::calendar;
 use crate::domain::entity_kind::EntityKind;
+use crate::domain::entity_status::EntityStatus;
 use crate::domain::person_name;
-use crate::roster::row::EntityStatus;
 use crate::store::entities::SearchTerm;
 use crate::store::outreach::{self, Channel, FieldError, Outcome, OutreachInput};
 use crate::store::progress::{self, Progress, Projection, Stage};
@@ -310,8 +310,8 @@ async fn home(staff: Staff, State(state): State<AppState>) -> Result<HomePage, A
         .unwrap_or_default();
     let goal = p.goal.as_ref().map(|g| {
         let how = match g.amount {
-            crate::assignment::TargetAmount::Count(_) => String::new(),
-            crate::assignment::TargetAmount::Share(s) => {
+            crate::domain::assignment_rule::TargetAmount::Count(_) => String::new(),
+            crate::domain::assignment_rule::TargetAmount::Share(s) => {
                 format!("全部的 {}%", (s * 1000.0).round() / 10.0)
             }
         };

@@ -152,8 +152,8 @@ pub async fn progress(staff: StaffApi, State(state): State<AppState>) -> Respons
     };
     let goal = p.goal.as_ref().map(|g| {
         let (count, share) = match g.amount {
-            crate::assignment::TargetAmount::Count(n) => (Some(n), None),
-            crate::assignment::TargetAmount::Share(s) => (None, Some(s)),
+            crate::domain::assignment_rule::TargetAmount::Count(n) => (Some(n), None),
+            crate::domain::assignment_rule::TargetAmount::Share(s) => (None, Some(s)),
         };
         StaffGoal {
             entities: g.entities,

@@ -17,9 +17,9 @@ use serde::Deserialize;
 use time::Date;
 
 use crate::app::AppState;
-use crate::assignment::TargetAmount;
+use crate::domain::assignment_rule::TargetAmount;
 use crate::domain::calendar;
-use crate::leaders_digest::{self, Tally, by_department, counties_of, total};
+use crate::jobs::leaders_digest::{self, Tally, by_department, counties_of, total};
 use crate::report::charts::{self, Chart, LineChart, Series, YAxis};
 use crate::store::accounts::Role;
 use crate::store::departments::{self, Department, DepartmentKind};

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use scraper::Html;
 use xinyidai::config::{DatabaseUrl, Secret};
-use xinyidai::password::PasswordHasher;
+use xinyidai::security::password::PasswordHasher;
 use xinyidai::store::accounts::Role;
 use xinyidai::store::outbox::{self, Outcome};
 use xinyidai::{on_pool, store};

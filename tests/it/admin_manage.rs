@@ -4,10 +4,10 @@
 //! whose actor is the admin's `account:N`.
 
 use scraper::Html;
-use xinyidai::assignment::TargetAmount;
+use xinyidai::domain::assignment_rule::TargetAmount;
 use xinyidai::domain::calendar;
 use xinyidai::domain::division::{DivisionTree, Level};
-use xinyidai::roster::row::RosterEntry;
+use xinyidai::domain::roster_entry::RosterEntry;
 use xinyidai::store::accounts::Role;
 use xinyidai::store::departments::Department;
 use xinyidai::{on_pool, store};
@@ -319,7 +319,7 @@ async fn an_admin_creates_a_staff_account_whose_temporary_password_must_be_chang
     let shown = html(resp).await;
     let password = text(&shown, "#temporary-password");
     assert_eq!(password.chars().count(), 16);
-    assert!(xinyidai::password::check_official_rules(&password, Some(&email)).is_ok());
+    assert!(xinyidai::security::password::check_official_rules(&password, Some(&email)).is_ok());
     let created = store::accounts::by_email(&app.db, &email)
         .await
         .unwrap()
@@ -496,7 +496,7 @@ async fn a_password_reset_shows_a_new_temporary_password_and_logs_the_holder_out
     let shown = html(resp).await;
     assert_eq!(text(&shown, "#account-email"), email);
     let password = text(&shown, "#temporary-password");
-    assert!(xinyidai::password::check_official_rules(&password, Some(&email)).is_ok());
+    assert!(xinyidai::security::password::check_official_rules(&password, Some(&email)).is_ok());
 
     let resp = member
         .get(app.url("/account/password"))

@@ -5,8 +5,8 @@
 use scraper::Html;
 use xinyidai::config::MailSettings;
 use xinyidai::mail::Mailer;
+use xinyidai::outbox::worker::Notifier;
 use xinyidai::store;
-use xinyidai::sync::worker::Notifier;
 
 use crate::helpers::{TestApp, attr, text};
 use crate::mailbox::Mailbox;

@@ -6,8 +6,8 @@ use serde_json::{Value, json};
 use xinyidai::demo;
 use xinyidai::domain::division::DivisionTree;
 use xinyidai::domain::resident_id::ResidentId;
+use xinyidai::domain::roster_entry::RosterEntry;
 use xinyidai::domain::uscc::Uscc;
-use xinyidai::roster::row::RosterEntry;
 use xinyidai::{on_pool, store};
 
 use crate::helpers::TestApp;

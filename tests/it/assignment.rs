@@ -5,10 +5,11 @@
 use std::collections::HashMap;
 use std::process::Command;
 
-use xinyidai::assignment::{self, EntityFacts, MatchKind, Rule, TargetAmount};
+use xinyidai::application::assignment;
 use xinyidai::config::DatabaseUrl;
+use xinyidai::domain::assignment_rule::{self, EntityFacts, MatchKind, Rule, TargetAmount};
+use xinyidai::domain::roster_entry::RosterEntry;
 use xinyidai::on_pool;
-use xinyidai::roster::row::RosterEntry;
 use xinyidai::store::assignments::{self, AssignError};
 use xinyidai::store::{self, Db};
 
@@ -162,7 +163,7 @@ async fn rules_assign_in_priority_order_and_a_catch_all_leaves_no_entity_without
             industry: row.industry.as_deref(),
             kind: &row.kind,
         };
-        let expected = assignment::decide(&rules, &facts).map(|r| r.department_id);
+        let expected = assignment_rule::decide(&rules, &facts).map(|r| r.department_id);
         assert_eq!(row.department_id, expected, "{row:?}");
         assert_eq!(
             row.assigned_by.as_deref(),

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use scraper::{Html, Selector};
 use serde_json::json;
 use xinyidai::domain::calendar;
-use xinyidai::roster::row::RosterEntry;
+use xinyidai::domain::roster_entry::RosterEntry;
 use xinyidai::{on_pool, store};
 
 use crate::helpers::{TestApp, attr, text, texts};
@@ -342,7 +342,7 @@ async fn qr_codes_open_the_start_page_with_the_code() {
     let mut buf = vec![0; reader.output_buffer_size().unwrap()];
     let frame = reader.next_frame(&mut buf).unwrap();
     let n = expected.len();
-    let scale = xinyidai::qr::PNG_MODULE_PX;
+    let scale = xinyidai::web::qr::PNG_MODULE_PX;
     assert_eq!(frame.width as usize, n * scale);
     assert_eq!(frame.height as usize, n * scale);
     assert_eq!(frame.color_type, png::ColorType::Grayscale);

@@ -7,13 +7,14 @@ use scraper::Html;
 use time::{Duration, OffsetDateTime};
 use xinyidai::config::{DatabaseUrl, MailSettings, Secret};
 use xinyidai::domain::calendar;
-use xinyidai::id_vault::IdVault;
+use xinyidai::domain::roster_entry::RosterEntry;
+use xinyidai::jobs::staff_digest as digest;
 use xinyidai::mail::Mailer;
-use xinyidai::password::PasswordHasher;
-use xinyidai::roster::row::RosterEntry;
+use xinyidai::on_pool;
+use xinyidai::security::id_vault::IdVault;
+use xinyidai::security::password::PasswordHasher;
 use xinyidai::store::accounts::{NewAccount, Role};
 use xinyidai::store::{self, Db};
-use xinyidai::{digest, on_pool};
 
 use crate::helpers::{TestApp, attr, fresh_database, text, texts};
 use crate::mailbox::{Mailbox, ReceivedMail, smtp_url, unique_address};

@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use scraper::{Html, Selector};
 use sqlx::Connection as _;
 use tokio::sync::oneshot;
-use xinyidai::app::Application;
 use xinyidai::config::Settings;
 use xinyidai::store::Db;
+use xinyidai::web::server::Application;
 
 /// The engine under test, from `XYD_TEST_ENGINE`.
 pub fn engine_is_postgres() -> bool {
@@ -72,10 +72,10 @@ pub struct TestApp {
     pub addr: SocketAddr,
     pub db: Db,
     /// The app's ID-number vault (same key), for tests that read what the app sealed.
-    pub vault: std::sync::Arc<xinyidai::id_vault::IdVault>,
+    pub vault: std::sync::Arc<xinyidai::security::id_vault::IdVault>,
     pub client: reqwest::Client,
     /// The outbox worker's counters (breaker, outcomes), when the province is configured.
-    pub sync_metrics: std::sync::Arc<xinyidai::sync::metrics::SyncMetrics>,
+    pub sync_metrics: std::sync::Arc<xinyidai::outbox::send_metrics::SyncMetrics>,
     /// Kept alive: dropping it removes the SQLite file's directory.
     _database: FreshDatabase,
     shutdown: Option<oneshot::Sender<()>>,
@@ -97,7 +97,7 @@ impl TestApp {
     /// worker must find all at once).
     pub async fn spawn_prepared(
         configure: impl FnOnce(&mut Settings),
-        prepare: impl AsyncFnOnce(&Db, &xinyidai::id_vault::IdVault),
+        prepare: impl AsyncFnOnce(&Db, &xinyidai::security::id_vault::IdVault),
     ) -> TestApp {
         let database = fresh_database().await;
         let mut settings = Settings::with_database(database.url.clone());
@@ -110,7 +110,9 @@ impl TestApp {
             rand::random::<u64>(),
             rand::random::<u64>()
         );
-        let vault = std::sync::Arc::new(xinyidai::id_vault::IdVault::from_hex(&data_key).unwrap());
+        let vault = std::sync::Arc::new(
+            xinyidai::security::id_vault::IdVault::from_hex(&data_key).unwrap(),
+        );
         settings.data_key = Some(xinyidai::config::Secret::new(data_key));
         // The real SMTP server `scripts/test` starts; without it mail goes to files.
         settings.mail.smtp_url = std::env::var("XYD_TEST_SMTP_URL")

@@ -5,8 +5,8 @@ use std::path::Path;
 use indicatif::ProgressBar;
 use xinyidai::demo;
 use xinyidai::domain::division::DivisionTree;
+use xinyidai::domain::roster_entry::RosterEntry;
 use xinyidai::roster::import::{ImportError, ImportOptions, ImportSummary, import_file};
-use xinyidai::roster::row::RosterEntry;
 use xinyidai::store::Db;
 use xinyidai::{config::DatabaseUrl, on_pool, store};
 

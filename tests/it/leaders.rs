@@ -10,7 +10,7 @@ use std::io::Cursor;
 use calamine::{Data, Reader, Xlsx};
 use scraper::{Html, Selector};
 use time::{Date, Duration, OffsetDateTime};
-use xinyidai::assignment::TargetAmount;
+use xinyidai::domain::assignment_rule::TargetAmount;
 use xinyidai::domain::calendar;
 use xinyidai::store::accounts::Role;
 use xinyidai::store::departments::{DepartmentKind, NewDepartment};

@@ -6,17 +6,18 @@
 use rand::rngs::StdRng;
 use rand::seq::{IndexedRandom as _, SliceRandom as _};
 use rand::{RngExt as _, SeedableRng as _};
-use xinyidai::assignment::MatchKind;
 use xinyidai::config::DatabaseUrl;
 use xinyidai::demo::{self, SeedShape};
+use xinyidai::domain::assignment_rule::MatchKind;
 use xinyidai::domain::division::DivisionTree;
-use xinyidai::roster::row::EntityStatus;
+use xinyidai::domain::entity_status::EntityStatus;
+use xinyidai::on_pool;
+use xinyidai::security::id_vault::IdVault;
 use xinyidai::store::league::{self, Which};
 use xinyidai::store::outbox::{self, Outcome};
 use xinyidai::store::registrations::{self, SignatureEvidence};
 use xinyidai::store::review::{self, Decision, Scope};
 use xinyidai::store::{self, Db, assignments};
-use xinyidai::{id_vault::IdVault, on_pool};
 
 use crate::helpers::fresh_database;
 

@@ -2,7 +2,7 @@
 
 use xinyidai::demo;
 use xinyidai::domain::division::DivisionTree;
-use xinyidai::roster::row::RosterEntry;
+use xinyidai::domain::roster_entry::RosterEntry;
 use xinyidai::store;
 
 use crate::helpers::{TestApp, attr, text, texts};

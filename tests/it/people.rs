@@ -2,8 +2,8 @@
 //! and staff, leader and admin accounts logged in through the real login form or the API.
 
 use scraper::Html;
-use xinyidai::password::PasswordHasher;
-use xinyidai::roster::row::RosterEntry;
+use xinyidai::domain::roster_entry::RosterEntry;
+use xinyidai::security::password::PasswordHasher;
 use xinyidai::store::accounts::{NewAccount, Role};
 use xinyidai::store::departments::Department;
 use xinyidai::{on_pool, store};

@@ -1,4 +1,4 @@
-//! The provincial adapter (`xinyidai::sync::client`) against the real simulator over HTTP. The
+//! The provincial adapter (`xinyidai::province::client`) against the real simulator over HTTP. The
 //! simulator always uses its own in-memory SQLite, whichever engine the suite runs on.
 
 use crate::simulator::Sim;
@@ -6,13 +6,13 @@ use std::time::Duration;
 
 use time::macros::datetime;
 use xinyidai::config::Secret;
-use xinyidai::sync::client::{
+use xinyidai::province::client::{
     AgreementEvidence, ContactOutcome, ContactUpdate, EntityState, HttpProvince, L3Outcome,
     L3Person, L3Request, LegalRep, Province, ProvinceSettings, ProvincialError, RegisterEntity,
     Verification, VerificationLevel,
 };
-use xinyidai::sync::signing::SignatureMethod;
-use xinyidai::sync::simulator::{FaultsUpdate, SimConfig, SimStats};
+use xinyidai::province::signing::SignatureMethod;
+use xinyidai::province::simulator::{FaultsUpdate, SimConfig, SimStats};
 
 const APP_ID: &str = "lishu-220322";
 const SECRET: &str = "xinyidai-sim-secret";

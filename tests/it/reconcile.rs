@@ -10,13 +10,13 @@ use time::OffsetDateTime;
 use xinyidai::config::Secret;
 use xinyidai::demo;
 use xinyidai::domain::division::DivisionTree;
+use xinyidai::jobs::reconcile::{ReconcileError, reconcile, run_daily};
 use xinyidai::on_pool;
+use xinyidai::outbox::worker::{Worker, WorkerConfig};
+use xinyidai::province::client::{HttpProvince, ProvinceSettings};
+use xinyidai::province::simulator::{FaultsUpdate, SimConfig};
 use xinyidai::store::reconciliations::{self, Discrepancy};
 use xinyidai::store::{self, Db};
-use xinyidai::sync::client::{HttpProvince, ProvinceSettings};
-use xinyidai::sync::reconcile::{ReconcileError, reconcile, run_daily};
-use xinyidai::sync::simulator::{FaultsUpdate, SimConfig};
-use xinyidai::sync::worker::{Worker, WorkerConfig};
 
 use crate::helpers::TestApp;
 use crate::mailbox::unique_address;

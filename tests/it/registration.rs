@@ -5,7 +5,7 @@ use scraper::Html;
 use xinyidai::demo;
 use xinyidai::domain::division::DivisionTree;
 use xinyidai::domain::resident_id::ResidentId;
-use xinyidai::roster::row::RosterEntry;
+use xinyidai::domain::roster_entry::RosterEntry;
 use xinyidai::{on_pool, store};
 
 use crate::helpers::{TestApp, attr, text, texts};

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 
 use scraper::{Html, Selector};
-use xinyidai::roster::row::RosterEntry;
+use xinyidai::domain::roster_entry::RosterEntry;
 use xinyidai::store::accounts::Role;
 use xinyidai::{on_pool, store};
 

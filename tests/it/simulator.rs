@@ -7,8 +7,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
-use xinyidai::sync::signing::{self, SignatureMethod};
-use xinyidai::sync::simulator::{Faults, SimConfig, SimStats, Simulator};
+use xinyidai::province::signing::{self, SignatureMethod};
+use xinyidai::province::simulator::{Faults, SimConfig, SimStats, Simulator};
 
 const APP_ID: &str = "lishu-220322";
 const SECRET: &str = "xinyidai-sim-secret";
@@ -18,7 +18,7 @@ const USCC: &str = "91220322MA0Y3K2B1F";
 /// for the provincial client's.
 pub struct Sim {
     pub addr: SocketAddr,
-    pub handle: xinyidai::sync::simulator::SimHandle,
+    pub handle: xinyidai::province::simulator::SimHandle,
     client: reqwest::Client,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,

@@ -9,9 +9,9 @@ use calamine::{Reader, Xlsx};
 use scraper::Html;
 use serde_json::{Value, json};
 use time::{Duration, OffsetDateTime};
-use xinyidai::assignment::TargetAmount;
+use xinyidai::domain::assignment_rule::TargetAmount;
 use xinyidai::domain::calendar;
-use xinyidai::roster::row::RosterEntry;
+use xinyidai::domain::roster_entry::RosterEntry;
 use xinyidai::{on_pool, store};
 
 use crate::helpers::{TestApp, attr, text, texts};

@@ -20,11 +20,11 @@ use rand::{RngExt, SeedableRng};
 use time::OffsetDateTime;
 use xinyidai::config::{DatabaseUrl, ProvinceLink, Secret};
 use xinyidai::demo;
-use xinyidai::id_vault::IdVault;
+use xinyidai::outbox::send_metrics::{BreakerState, MetricsSnapshot};
+use xinyidai::outbox::worker::WorkerConfig;
+use xinyidai::province::simulator::{Faults, FaultsUpdate, SimConfig, SimStats};
+use xinyidai::security::id_vault::IdVault;
 use xinyidai::store::{self, Db};
-use xinyidai::sync::metrics::{BreakerState, MetricsSnapshot};
-use xinyidai::sync::simulator::{Faults, FaultsUpdate, SimConfig, SimStats};
-use xinyidai::sync::worker::WorkerConfig;
 
 use crate::helpers::{TestApp, engine_is_postgres, fresh_database};
 use crate::mailbox::{Mailbox, unique_address};

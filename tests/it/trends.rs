@@ -5,16 +5,17 @@ use std::collections::BTreeMap;
 
 use scraper::Html;
 use time::{Date, Duration, OffsetDateTime};
-use xinyidai::assignment::TargetAmount;
 use xinyidai::config::DatabaseUrl;
+use xinyidai::domain::assignment_rule::TargetAmount;
 use xinyidai::domain::calendar;
-use xinyidai::id_vault::IdVault;
-use xinyidai::leaders_digest;
+use xinyidai::jobs::leaders_digest;
+use xinyidai::jobs::staff_digest as digest;
+use xinyidai::on_pool;
 use xinyidai::report::charts::{Scale, nice_ceiling};
+use xinyidai::security::id_vault::IdVault;
 use xinyidai::store::accounts::{NewAccount, Role};
 use xinyidai::store::league::{self, Trigger};
 use xinyidai::store::{self, Db, digests};
-use xinyidai::{digest, on_pool};
 
 use crate::digest::{account_id, mailer};
 use crate::helpers::{TestApp, attr, fresh_database, texts};
@@ -595,7 +596,7 @@ async fn the_commands_take_a_snapshot_and_send_the_leaders_digest() {
     let department = store::departments::list(&db, COUNTY).await.unwrap()[0].id;
     set_counts(&db, &rows_of(&[(department, 4, 9)])).await;
     let email = unique_address();
-    let hash = xinyidai::password::PasswordHasher::new(1)
+    let hash = xinyidai::security::password::PasswordHasher::new(1)
         .hash(OFFICIAL_PASSWORD)
         .await
         .unwrap();

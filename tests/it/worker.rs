@@ -3,10 +3,10 @@
 use std::time::Duration;
 
 use xinyidai::config::Secret;
+use xinyidai::outbox::worker::{Worker, WorkerConfig};
+use xinyidai::province::client::{HttpProvince, ProvinceSettings};
+use xinyidai::province::simulator::{FaultsUpdate, SimConfig};
 use xinyidai::store;
-use xinyidai::sync::client::{HttpProvince, ProvinceSettings};
-use xinyidai::sync::simulator::{FaultsUpdate, SimConfig};
-use xinyidai::sync::worker::{Worker, WorkerConfig};
 
 use crate::helpers::TestApp;
 use crate::simulator::Sim;

@@ -1,6 +1,7 @@
 //! In-process counters of the outbox worker, read by `/metrics` and `/admin/sync`. Queue depth
 //! is not kept here: it is counted from the outbox table, which survives restarts.
 
+use crate::store::outbox::Outcome;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
 /// The circuit breaker's position, as a gauge value.
@@ -60,6 +61,17 @@ pub enum SendResult {
 }
 
 impl SendResult {
+    /// How a recorded outcome counts in the metrics (a skipped update counts as delivered).
+    #[must_use]
+    pub fn of(outcome: &Outcome) -> SendResult {
+        match outcome {
+            Outcome::Accepted | Outcome::Skipped { .. } => SendResult::Accepted,
+            Outcome::Rejected { .. } => SendResult::Rejected,
+            Outcome::Retry { .. } => SendResult::Retry,
+            Outcome::Dead { .. } => SendResult::Dead,
+        }
+    }
+
     pub const ALL: [SendResult; 4] = [
         SendResult::Accepted,
         SendResult::Rejected,

@@ -13,56 +13,23 @@ use rand::RngExt;
 use time::OffsetDateTime;
 
 use crate::domain::uscc::Uscc;
-use crate::id_vault::IdVault;
 use crate::mail::{Mailer, messages};
+use crate::security::id_vault::IdVault;
 use crate::store::agreements::{self, AgreementVersion};
 use crate::store::outbox::{self, Claimed, Outcome};
 use crate::store::registrations::{self, SyncRecord, Verification as Checked};
 use crate::store::{Db, StoreError};
 
-use super::client::{
+use super::send_metrics::{BreakerState, SendResult, SyncMetrics};
+use crate::province::client::{
     AgreementEvidence, ContactOutcome, ContactUpdate, EntityState, L3Outcome, L3Person, L3Request,
     LegalRep, Province, ProvincialError, RegisterEntity, Verification, VerificationLevel,
 };
-use super::metrics::{BreakerState, SyncMetrics};
 
 /// Lanes of the running worker (see [`Worker::run`]).
 pub const LANES: usize = 4;
 
-#[derive(Debug, Clone)]
-pub struct WorkerConfig {
-    /// How long a claimed row is ours; a crashed worker's rows come back after it.
-    pub lease: Duration,
-    pub batch: i64,
-    /// Failed sends before a row goes to the dead-letter list (claims that a crash cut short
-    /// do not count).
-    pub max_attempts: i64,
-    pub base_delay: Duration,
-    pub max_delay: Duration,
-    /// Rows sent at the same time within a batch.
-    pub concurrency: usize,
-    /// Failures of the province itself (timeouts, 5xx, 429, no connection) that open the
-    /// circuit breaker when they are also most (80 %) of its last 20 calls: a province that is
-    /// down, not one that fails now and then.
-    pub breaker_threshold: u32,
-    /// How long the breaker stays open before one probe is let through.
-    pub breaker_cooldown: Duration,
-}
-
-impl Default for WorkerConfig {
-    fn default() -> Self {
-        WorkerConfig {
-            lease: Duration::from_secs(60),
-            batch: 50,
-            max_attempts: 12,
-            base_delay: Duration::from_secs(2),
-            max_delay: Duration::from_secs(600),
-            concurrency: 16,
-            breaker_threshold: 5,
-            breaker_cooldown: Duration::from_secs(30),
-        }
-    }
-}
+pub use crate::config::WorkerConfig;
 
 /// Delay after the `attempts`-th failure: `base · 2^(attempts-1)`, capped, ±20 % jitter, and never
 /// sooner than the province's `Retry-After`.
@@ -276,7 +243,7 @@ impl<P: Province> Worker<P> {
         let mut breaker = self.lock_breaker();
         let mut state = self.metrics.breaker();
         for (row, s) in sent {
-            self.metrics.record(s.outcome.result());
+            self.metrics.record(SendResult::of(&s.outcome));
             state = breaker.record(Instant::now(), s.province_up);
             outcomes.push((row, s.outcome));
         }
@@ -524,7 +491,7 @@ impl<P: Province> Worker<P> {
                 Ok(0) => IDLE,
                 Ok(_) => continue,
                 Err(err) => {
-                    tracing::warn!(error = %crate::web::error::error_chain(&err), lane, "outbox worker");
+                    tracing::warn!(error = %crate::telemetry::error_chain(&err), lane, "outbox worker");
                     AFTER_ERROR
                 }
             };

@@ -6,12 +6,13 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::domain::email::EmailAddress;
+use crate::domain::entity_name::normalize_entity_name;
+use crate::domain::entity_name::normalize_person_name;
 use crate::domain::mobile::MobileNumber;
 use crate::domain::resident_id::ResidentId;
 use crate::domain::uscc::Uscc;
-use crate::id_vault::IdVault;
-use crate::password::{self, PasswordHasher};
-use crate::roster::row::{normalize_entity_name, normalize_person_name};
+use crate::security::id_vault::IdVault;
+use crate::security::password::{self, PasswordHasher};
 use crate::store::registrations::{
     self, CreateError, Created, NewRegistration, SignatureEvidence, Verification,
 };

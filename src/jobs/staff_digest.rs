@@ -9,8 +9,10 @@ use time::{Duration, OffsetDateTime};
 
 use crate::config::DigestAt;
 use crate::domain::calendar;
-use crate::id_vault::IdVault;
-use crate::mail::{Mailer, messages};
+use crate::security::id_vault::IdVault;
+use askama::Template;
+
+use crate::mail::{MailError, MailKind, Mailer, Outgoing, messages};
 use crate::store::digests::{self, Recipient};
 use crate::store::progress::{self, Progress, Projection};
 use crate::store::{Db, StoreError};
@@ -204,7 +206,7 @@ pub async fn send_week(
         };
         let content = personalize(department.clone(), vault, public_url, &to);
         shared = Some((to.department_id, department));
-        let mail = match messages::digest(&to.email, &content) {
+        let mail = match digest_mail(&to.email, &content) {
             Ok(mail) => mail,
             Err(err) => {
                 tracing::error!(account = to.account_id, error = %err, "digest not built");
@@ -277,11 +279,44 @@ pub async fn run_weekly(
                 "weekly digest sent"
             ),
             Err(err) => tracing::warn!(
-                error = %crate::web::error::error_chain(&err),
+                error = %crate::telemetry::error_chain(&err),
                 "weekly digest stopped"
             ),
         }
     }
+}
+
+// ------------------------------------------------------------------ the mail
+
+/// The weekly digest to one staff member .
+pub fn digest_mail(to: &str, d: &DigestContent) -> Result<Outgoing, MailError> {
+    let subject = messages::subject(&format!("本周入驻工作提醒（{}）", d.department));
+    Ok(Outgoing {
+        kind: MailKind::Digest,
+        to: to.to_owned(),
+        text: DigestText { d }.render()?,
+        html: Some(
+            DigestHtml {
+                subject: &subject,
+                d,
+            }
+            .render()?,
+        ),
+        subject,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "mail/digest.txt")]
+struct DigestText<'a> {
+    d: &'a DigestContent,
+}
+
+#[derive(Template)]
+#[template(path = "mail/digest.html")]
+struct DigestHtml<'a> {
+    subject: &'a str,
+    d: &'a DigestContent,
 }
 
 #[cfg(test)]

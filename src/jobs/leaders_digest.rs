@@ -11,11 +11,13 @@ use std::collections::BTreeMap;
 use time::{Date, Duration, OffsetDateTime};
 
 use crate::config::DigestAt;
-use crate::digest::{SendReport, UNSUBSCRIBE_PATH, next_run, unsubscribe_token};
 use crate::domain::calendar;
 use crate::domain::division::{DivisionTree, Level};
-use crate::id_vault::IdVault;
-use crate::mail::{Mailer, messages};
+use crate::jobs::staff_digest::{SendReport, UNSUBSCRIBE_PATH, next_run, unsubscribe_token};
+use crate::security::id_vault::IdVault;
+use askama::Template;
+
+use crate::mail::{MailError, MailKind, Mailer, Outgoing, messages};
 use crate::on_pool;
 use crate::report::league::{League, TableKind};
 use crate::store::audit::{self, AuditEntry};
@@ -186,7 +188,7 @@ pub async fn catch_up_at_start(db: &Db) {
         Ok(Some(day)) => tracing::info!(%day, "missed league snapshot taken"),
         Ok(None) => {}
         Err(err) => tracing::warn!(
-            error = %crate::web::error::error_chain(&err),
+            error = %crate::telemetry::error_chain(&err),
             "league snapshot catch-up failed"
         ),
     }
@@ -201,7 +203,7 @@ pub async fn run_daily_snapshots(db: Db, shutdown: tokio::sync::watch::Receiver<
             match take_snapshot(&db, day, Trigger::Schedule, "system").await {
                 Ok(()) => tracing::info!(%day, "league snapshot taken"),
                 Err(err) => tracing::warn!(
-                    error = %crate::web::error::error_chain(&err),
+                    error = %crate::telemetry::error_chain(&err),
                     %day,
                     "league snapshot failed"
                 ),
@@ -448,7 +450,7 @@ pub async fn movers_since(
 }
 
 /// Sends this ISO week's leaders' digest (Beijing calendar, as of `now`) to every leader who has
-/// not had it yet; like [`crate::digest::send_week`], a failed send is retried next run.
+/// not had it yet; like [`crate::jobs::staff_digest::send_week`], a failed send is retried next run.
 ///
 /// # Errors
 /// Database errors.
@@ -490,7 +492,7 @@ pub async fn send_week(
             ),
             ..base
         };
-        let mail = match messages::leaders_digest(&to.email, &content) {
+        let mail = match digest_mail(&to.email, &content) {
             Ok(mail) => mail,
             Err(err) => {
                 tracing::error!(account = to.account_id, error = %err, "leaders' digest not built");
@@ -553,7 +555,7 @@ pub async fn run_weekly(
                         "leaders' weekly digest sent"
                     ),
                     Err(err) => tracing::warn!(
-                        error = %crate::web::error::error_chain(&err),
+                        error = %crate::telemetry::error_chain(&err),
                         "leaders' weekly digest stopped"
                     ),
                 }
@@ -561,6 +563,39 @@ pub async fn run_weekly(
         },
     )
     .await;
+}
+
+// ------------------------------------------------------------------ the mail
+
+/// The weekly digest to one leader .
+pub fn digest_mail(to: &str, d: &LeadersDigestContent) -> Result<Outgoing, MailError> {
+    let subject = messages::subject(&format!("本周入驻排行（{}，{}）", d.jurisdiction, d.week));
+    Ok(Outgoing {
+        kind: MailKind::LeadersDigest,
+        to: to.to_owned(),
+        text: LeadersDigestText { d }.render()?,
+        html: Some(
+            LeadersDigestHtml {
+                subject: &subject,
+                d,
+            }
+            .render()?,
+        ),
+        subject,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "mail/leaders_digest.txt")]
+struct LeadersDigestText<'a> {
+    d: &'a LeadersDigestContent,
+}
+
+#[derive(Template)]
+#[template(path = "mail/leaders_digest.html")]
+struct LeadersDigestHtml<'a> {
+    subject: &'a str,
+    d: &'a LeadersDigestContent,
 }
 
 #[cfg(test)]
@@ -684,7 +719,7 @@ mod tests {
         assert_eq!(c.tables.len(), 1, "empty tables are left out");
         assert_eq!(c.tables[0].rows[0].rate, "75.0%");
         assert_eq!(c.tables[0].rows[1].change, "+2.5");
-        let mail = messages::leaders_digest("leader@example.org", &c).unwrap();
+        let mail = digest_mail("leader@example.org", &c).unwrap();
         assert!(mail.text.contains("税务局"), "{}", mail.text);
         assert!(mail.text.contains("75.0%"), "{}", mail.text);
         assert!(mail.text.contains("+25.0"), "{}", mail.text);
@@ -701,7 +736,7 @@ mod tests {
             None,
             "https://x.test",
         );
-        let mail = messages::leaders_digest("leader@example.org", &empty).unwrap();
+        let mail = digest_mail("leader@example.org", &empty).unwrap();
         assert!(mail.text.contains("暂无排行数据"), "{}", mail.text);
         assert!(mail.text.contains("2026-11-23"), "{}", mail.text);
     }

@@ -28,9 +28,9 @@ use time::OffsetDateTime;
 use crate::domain::calendar::BEIJING;
 use crate::store::reconciliations::{self, Candidate, Counts, Repair};
 use crate::store::{Db, StoreError};
-use crate::web::error::error_chain;
+use crate::telemetry::error_chain;
 
-use super::client::{EntityState, Province, ProvincialError};
+use crate::province::client::{EntityState, Province, ProvincialError};
 
 /// Status queries in flight at once: enough to finish a county in minutes, few enough not to
 /// look like an attack to the province's rate limiter.
@@ -487,7 +487,7 @@ mod tests {
     #[test]
     fn the_daily_task_can_be_spawned() {
         // Type-checked, never called: the server spawns it with its own HttpProvince.
-        let _ = |db: Db, province: crate::sync::client::HttpProvince| {
+        let _ = |db: Db, province: crate::province::client::HttpProvince| {
             let (_tx, rx) = tokio::sync::watch::channel(false);
             tokio::spawn(run_daily(db, province, time!(02:30), rx))
         };

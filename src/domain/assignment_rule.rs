@@ -1,5 +1,6 @@
 //! Responsible departments (责任部门): which department answers for a roster entity, and the
-//! targets departments are held to. Pure rules here; the SQL is in `store::assignments`.
+//! targets departments are held to. Pure rules here; the SQL that applies them set-wise is in
+//! `store::assignment_sql`, the CSV of manual assignments in `application::assignment`.
 //!
 //! # How rules apply
 //!
@@ -21,7 +22,7 @@ use std::cmp::Ordering;
 use time::Date;
 
 use crate::domain::entity_kind::EntityKind;
-use crate::roster::row::parse_industry;
+use crate::domain::industry::parse_industry;
 
 /// What a rule looks at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -180,89 +181,6 @@ pub fn decide<'r>(rules: &'r [Rule], entity: &EntityFacts<'_>) -> Option<&'r Rul
         .min_by(|a, b| a.precedence(b))
 }
 
-/// SQL for the set-based apply: rule `index` of the SORTED `rules` takes exactly the entities it
-/// matches and no earlier rule matches. Returns a condition on `entities` columns whose values
-/// are bound as `$first_param…` in the order of the returned vector, or `None` when an earlier
-/// catch-all leaves nothing for this rule.
-#[must_use]
-pub fn winning_condition(
-    rules: &[Rule],
-    index: usize,
-    first_param: usize,
-) -> Option<(String, Vec<String>)> {
-    let rule = rules.get(index)?;
-    let mut params = Vec::new();
-    let mut parts = Vec::new();
-    if let (Some(column), Some(value)) = (rule.kind.column(), rule.value.as_deref()) {
-        parts.push(format!(
-            "{column} = {}",
-            placeholder(value, &mut params, first_param)
-        ));
-    }
-    let earlier = &rules[..index];
-    if earlier.iter().any(|r| r.kind == MatchKind::Any) {
-        return None;
-    }
-    for (column, list) in value_lists(earlier, &mut params, first_param) {
-        // NULL-safe: an entity without a township is not excluded by township rules.
-        parts.push(format!("({column} IS NULL OR {column} NOT IN ({list}))"));
-    }
-    if parts.is_empty() {
-        parts.push("1 = 1".to_owned());
-    }
-    Some((parts.join(" AND "), params))
-}
-
-/// Pushes `value` onto `params` and returns its placeholder (`$first_param` for the first).
-fn placeholder(value: &str, params: &mut Vec<String>, first_param: usize) -> String {
-    params.push(value.to_owned());
-    format!("${}", first_param + params.len() - 1)
-}
-
-/// For each column the `rules` match on (township, industry, kind, in that order): the column
-/// and the comma-separated placeholders of its values, which are pushed onto `params`.
-fn value_lists(
-    rules: &[Rule],
-    params: &mut Vec<String>,
-    first_param: usize,
-) -> Vec<(&'static str, String)> {
-    let mut lists = Vec::new();
-    for kind in [MatchKind::Township, MatchKind::Industry, MatchKind::Kind] {
-        let Some(column) = kind.column() else {
-            continue;
-        };
-        let list: Vec<String> = rules
-            .iter()
-            .filter(|r| r.kind == kind)
-            .filter_map(|r| r.value.as_deref())
-            .map(|v| placeholder(v, params, first_param))
-            .collect();
-        if !list.is_empty() {
-            lists.push((column, list.join(", ")));
-        }
-    }
-    lists
-}
-
-/// A condition true for entities that ANY of `rules` matches (for clearing stale rule
-/// assignments), bound as `$first_param…`.
-#[must_use]
-pub fn any_rule_condition(rules: &[Rule], first_param: usize) -> (String, Vec<String>) {
-    if rules.iter().any(|r| r.kind == MatchKind::Any) {
-        return ("1 = 1".to_owned(), Vec::new());
-    }
-    let mut params = Vec::new();
-    let parts: Vec<String> = value_lists(rules, &mut params, first_param)
-        .into_iter()
-        // COALESCE: `NULL IN (…)` is NULL, and NOT NULL would hide an unmatched entity.
-        .map(|(column, list)| format!("COALESCE({column} IN ({list}), FALSE)"))
-        .collect();
-    if parts.is_empty() {
-        return ("1 = 0".to_owned(), params);
-    }
-    (format!("({})", parts.join(" OR ")), params)
-}
-
 /// A department's target for one period: a number of entities, or a share of its entities.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum TargetAmount {
@@ -336,97 +254,17 @@ pub struct AssignmentRow {
     pub department: String,
 }
 
-/// A parsed assignment CSV.
-#[derive(Debug, Clone)]
-pub struct AssignmentFile {
-    pub headers: Vec<String>,
-    pub rows: Vec<AssignmentRow>,
-}
-
-/// Reads an assignment CSV (UTF-8, with or without BOM, or GBK/GB18030 as Excel saves it on a
-/// Chinese Windows) with the columns `统一社会信用代码`/`uscc` and `部门`/`department`; other
-/// columns are kept for the rejects file. Blank lines are skipped.
-///
-/// # Errors
-/// A Chinese sentence: undecodable text, a missing column, a CSV syntax error.
-pub fn read_assignment_csv(bytes: &[u8]) -> Result<AssignmentFile, String> {
-    let text = decode(bytes)?;
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(text.as_bytes());
-    let mut records = reader.records();
-    let headers: Vec<String> = loop {
-        match records.next() {
-            None => return Err("文件中没有任何数据（找不到表头行）".into()),
-            Some(Err(e)) => return Err(format!("CSV 格式错误：{e}")),
-            Some(Ok(r)) if r.iter().all(|c| c.trim().is_empty()) => continue,
-            Some(Ok(r)) => break r.iter().map(str::to_owned).collect(),
-        }
-    };
-    let find = |aliases: &[&str]| {
-        headers.iter().position(|h| {
-            let h = h.trim().trim_start_matches('\u{FEFF}').to_lowercase();
-            aliases.contains(&h.as_str())
-        })
-    };
-    let uscc_col = find(&["统一社会信用代码", "uscc", "信用代码", "社会信用代码"]);
-    let dept_col = find(&[
-        "部门",
-        "department",
-        "责任部门",
-        "department_id",
-        "部门编号",
-    ]);
-    let (Some(uscc_col), Some(dept_col)) = (uscc_col, dept_col) else {
-        return Err(
-            "缺少必需的列：需要“统一社会信用代码”（uscc）和“部门”（department）两列".into(),
-        );
-    };
-    let mut rows = Vec::new();
-    for record in records {
-        let record = record.map_err(|e| format!("CSV 格式错误：{e}"))?;
-        if record.iter().all(|c| c.trim().is_empty()) {
-            continue;
-        }
-        let line = record.position().map_or(0, csv::Position::line);
-        let cell = |i: usize| record.get(i).unwrap_or("").trim().to_owned();
-        rows.push(AssignmentRow {
-            line,
-            original: record.iter().map(str::to_owned).collect(),
-            uscc: cell(uscc_col).to_ascii_uppercase(),
-            department: cell(dept_col),
-        });
-    }
-    Ok(AssignmentFile { headers, rows })
-}
-
-/// UTF-8 (a BOM is dropped) or, failing that, GB18030 (a superset of GBK). The roster reader in
-/// `roster::source` tolerates stray bytes row by row; a two-column file is simply refused.
-fn decode(bytes: &[u8]) -> Result<String, String> {
-    if bytes.starts_with(b"\xFF\xFE") || bytes.starts_with(b"\xFE\xFF") {
-        return Err(
-            "文件是 UTF-16 编码（Excel 的“Unicode 文本”），请另存为“CSV UTF-8（逗号分隔）”".into(),
-        );
-    }
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    if let Ok(text) = std::str::from_utf8(bytes) {
-        return Ok(text.to_owned());
-    }
-    encoding_rs::GB18030
-        .decode_without_bom_handling_and_without_replacement(bytes)
-        .map(std::borrow::Cow::into_owned)
-        .ok_or_else(|| {
-            "无法识别文件编码：既不是 UTF-8，也不是 GBK/GB18030，请另存为“CSV UTF-8（逗号分隔）”"
-                .into()
-        })
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn rule(id: i64, priority: i64, kind: MatchKind, value: Option<&str>, dept: i64) -> Rule {
+    pub(crate) fn rule(
+        id: i64,
+        priority: i64,
+        kind: MatchKind,
+        value: Option<&str>,
+        dept: i64,
+    ) -> Rule {
         Rule {
             id,
             priority,
@@ -487,44 +325,6 @@ mod tests {
         ];
         sort_rules(&mut rules);
         assert_eq!(rules.iter().map(|r| r.id).collect::<Vec<_>>(), [7, 8, 9, 1]);
-    }
-
-    #[test]
-    fn the_sql_condition_excludes_what_earlier_rules_took() {
-        let rules = vec![
-            rule(1, 0, MatchKind::Township, Some("220322100"), 1),
-            rule(2, 0, MatchKind::Township, Some("220322101"), 1),
-            rule(3, 1, MatchKind::Kind, Some("enterprise"), 2),
-            rule(4, 2, MatchKind::Any, None, 3),
-            rule(5, 3, MatchKind::Industry, Some("A"), 4),
-        ];
-        let (sql, params) = winning_condition(&rules, 0, 3).unwrap();
-        assert_eq!(sql, "township_code = $3");
-        assert_eq!(params, ["220322100"]);
-        let (sql, params) = winning_condition(&rules, 2, 3).unwrap();
-        assert_eq!(
-            sql,
-            "kind = $3 AND (township_code IS NULL OR township_code NOT IN ($4, $5))"
-        );
-        assert_eq!(params, ["enterprise", "220322100", "220322101"]);
-        let (sql, params) = winning_condition(&rules, 3, 3).unwrap();
-        assert_eq!(
-            sql,
-            "(township_code IS NULL OR township_code NOT IN ($3, $4)) AND (kind IS NULL OR kind NOT IN ($5))"
-        );
-        assert_eq!(params.len(), 3);
-        assert!(
-            winning_condition(&rules, 4, 3).is_none(),
-            "after a catch-all"
-        );
-        let (sql, params) = any_rule_condition(&rules[..3], 2);
-        assert_eq!(
-            sql,
-            "(COALESCE(township_code IN ($2, $3), FALSE) OR COALESCE(kind IN ($4), FALSE))"
-        );
-        assert_eq!(params.len(), 3);
-        assert_eq!(any_rule_condition(&rules, 2).0, "1 = 1");
-        assert_eq!(any_rule_condition(&[], 2).0, "1 = 0");
     }
 
     #[test]
@@ -619,30 +419,5 @@ mod tests {
                 .unwrap_err()
                 .contains("年-月-日")
         );
-    }
-
-    #[test]
-    fn assignment_csv_reads_utf8_and_gbk_with_either_header() {
-        let file = read_assignment_csv(
-            "\u{FEFF}统一社会信用代码,部门,备注\n91220322mA0000000X,发改局,x\n\n,,\nA,7\n"
-                .as_bytes(),
-        )
-        .unwrap();
-        assert_eq!(file.headers, ["统一社会信用代码", "部门", "备注"]);
-        assert_eq!(file.rows.len(), 2);
-        assert_eq!(file.rows[0].uscc, "91220322MA0000000X");
-        assert_eq!(file.rows[0].department, "发改局");
-        assert_eq!(file.rows[0].line, 2);
-        assert_eq!(file.rows[1].line, 5);
-        assert_eq!(file.rows[1].department, "7");
-        let (gbk, _, _) = encoding_rs::GBK.encode("uscc,department\nA,商务局\n");
-        let file = read_assignment_csv(&gbk).unwrap();
-        assert_eq!(file.rows[0].department, "商务局");
-        assert!(
-            read_assignment_csv("名称,部门\n".as_bytes())
-                .unwrap_err()
-                .contains("缺少必需的列")
-        );
-        assert!(read_assignment_csv(b"").is_err());
     }
 }

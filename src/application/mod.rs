@@ -1,0 +1,5 @@
+//! Use cases shared by the web edge and the command line: they take parsed input, apply the
+//! domain's rules, and write through the store in one transaction.
+
+pub mod assignment;
+pub mod registration;

@@ -1,0 +1,7 @@
+//! Scheduled work that runs beside the server: the daily league snapshot, the weekly digests to
+//! staff and leaders, and the daily reconciliation with the province.
+
+pub mod background;
+pub mod leaders_digest;
+pub mod reconcile;
+pub mod staff_digest;

@@ -181,7 +181,7 @@ async fn run(args: &Args) -> anyhow::Result<()> {
     std::fs::create_dir_all(&dir)?;
     let (url, pg_name) = fresh_database(args, &dir).await?;
     let db = Db::open(&DatabaseUrl::new(url.clone()), 8).await?;
-    let today = xinyidai::today_in_china();
+    let today = xinyidai::clock::today();
 
     let t0 = Instant::now();
     let tree = store::divisions::load(&db).await?;

@@ -334,7 +334,7 @@ pub const SEEDED_PASSWORD: &str = "Lishu-2026-seeded";
 /// simulator reject one of them.
 pub fn ready_entities(count: usize, seed: u64) -> Vec<RosterEntry> {
     let tree = DivisionTree::seed();
-    let today = crate::today_in_china();
+    let today = crate::clock::today();
     // About 40 % land in 梨树县 and 94 % are active; draw until there are enough.
     let mut draw = count.saturating_mul(3).saturating_add(32);
     loop {

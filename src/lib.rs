@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod application;
+pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod domain;
@@ -17,13 +18,3 @@ pub mod security;
 pub mod store;
 pub mod telemetry;
 pub mod web;
-
-/// Today's date in China (UTC+8; no daylight saving, so a fixed offset is exact).
-pub fn today_in_china() -> time::Date {
-    china_now().date()
-}
-
-/// The current time in Asia/Shanghai.
-pub fn china_now() -> time::OffsetDateTime {
-    time::OffsetDateTime::now_utc().to_offset(domain::calendar::BEIJING)
-}

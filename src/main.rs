@@ -338,7 +338,7 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()> {
                 scope: jurisdiction.unwrap_or(settings.jurisdiction),
                 batch_size: usize::try_from(batch_size).unwrap_or(20_000),
                 rejects: rejects.clone(),
-                today: xinyidai::today_in_china(),
+                today: xinyidai::clock::today(),
             };
             let progress = progress_bar("导入名录");
             let summary = import::import_file(&db, &tree, &file, &options, &progress).await;
@@ -506,7 +506,7 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()> {
         Command::SampleRoster { rows, output, seed } => {
             let tree = xinyidai::domain::division::DivisionTree::seed();
             let n = usize::try_from(rows).unwrap_or(usize::MAX);
-            let entries = demo::synthesise(&tree, n, seed, xinyidai::today_in_china());
+            let entries = demo::synthesise(&tree, n, seed, xinyidai::clock::today());
             let file = std::fs::File::create(&output)
                 .with_context(|| format!("creating {}", output.display()))?;
             demo::write_roster_csv(std::io::BufWriter::new(file), &entries)
@@ -697,7 +697,7 @@ async fn league(settings: &Settings, action: LeagueAction) -> anyhow::Result<()>
 
 /// `league snapshot`: records `day` (default today, Beijing), ending stdout with the day.
 async fn league_snapshot(settings: &Settings, day: Option<time::Date>) -> anyhow::Result<()> {
-    let day = day.unwrap_or_else(xinyidai::domain::calendar::today);
+    let day = day.unwrap_or_else(xinyidai::clock::today);
     let db = Db::open(&settings.database_url, 2).await?;
     let outcome = xinyidai::jobs::leaders_digest::take_snapshot(
         &db,
@@ -754,7 +754,7 @@ async fn prepare_demo(
     let departments = store::departments::seed_county(&db, &tree, "220322").await?;
 
     let n = usize::try_from(entities).unwrap_or(usize::MAX);
-    let generated = demo::synthesise(&tree, n, seed, xinyidai::today_in_china());
+    let generated = demo::synthesise(&tree, n, seed, xinyidai::clock::today());
     let progress = progress_bar("生成演示名录");
     progress.set_length(generated.len() as u64);
     for chunk in generated.chunks(5_000) {
@@ -801,7 +801,7 @@ async fn prepare_demo(
         .context("reading or creating the demo's data key")?;
     let vault =
         xinyidai::security::id_vault::IdVault::from_hex(&key).context("the demo's data key")?;
-    let work = demo::seed_county_work(&db, &vault, "220322", seed, xinyidai::today_in_china())
+    let work = demo::seed_county_work(&db, &vault, "220322", seed, xinyidai::clock::today())
         .await
         .context("seeding the county's work (rules, targets, registrations, staff)")?;
     eprintln!(

@@ -11,9 +11,31 @@ pub fn day_of(at: OffsetDateTime) -> Date {
     at.to_offset(BEIJING).date()
 }
 
-/// Today in Beijing (the crate's one clock read for it: [`crate::today_in_china`]).
-pub fn today() -> Date {
-    crate::today_in_china()
+/// An instant as Beijing wall-clock time.
+pub fn in_beijing(at: OffsetDateTime) -> OffsetDateTime {
+    at.to_offset(BEIJING)
+}
+
+/// An instant as Beijing wall-clock time to the minute, `2026-03-05 14:30`, for tables.
+pub fn format_minute(at: OffsetDateTime) -> String {
+    in_beijing(at)
+        .format(time::macros::format_description!(
+            "[year]-[month]-[day] [hour]:[minute]"
+        ))
+        .unwrap_or_default()
+}
+
+/// An instant as messages write it: `2026年3月5日 14:30（北京时间）`.
+pub fn format_deadline(at: OffsetDateTime) -> String {
+    let at = in_beijing(at);
+    format!(
+        "{}年{}月{}日 {:02}:{:02}（北京时间）",
+        at.year(),
+        u8::from(at.month()),
+        at.day(),
+        at.hour(),
+        at.minute()
+    )
 }
 
 /// The target period (`YYYY-MM`) a day falls in.
@@ -57,6 +79,13 @@ mod tests {
         assert_eq!(iso_week_of(date!(2026 - 01 - 01)), "2026-W01");
         // 2027-01-01 is a Friday: still the last week of 2026.
         assert_eq!(iso_week_of(date!(2027 - 01 - 01)), "2026-W53");
+    }
+
+    #[test]
+    fn instants_are_written_in_beijing_time() {
+        let at = datetime!(2026-03-05 06:30 UTC);
+        assert_eq!(format_minute(at), "2026-03-05 14:30");
+        assert_eq!(format_deadline(at), "2026年3月5日 14:30（北京时间）");
     }
 
     #[test]

@@ -228,7 +228,7 @@ pub async fn send_week(
 
 /// The next `at` (Beijing weekday and time) strictly after `now`.
 pub fn next_run(now: OffsetDateTime, at: DigestAt) -> OffsetDateTime {
-    let local = now.to_offset(time::macros::offset!(+8));
+    let local = calendar::in_beijing(now);
     let days_ahead = i64::from(
         (at.weekday.number_days_from_monday() + 7 - local.weekday().number_days_from_monday()) % 7,
     );

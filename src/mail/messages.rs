@@ -5,27 +5,13 @@
 //! absolute URLs built by the caller from `Settings::public_url`.
 
 use askama::Template;
-use time::OffsetDateTime;
-use time::macros::offset;
 
 use super::{MailError, MailKind, Outgoing};
 
 /// Prefixed to every subject so the sender is clear in a crowded inbox.
 const SUBJECT_PREFIX: &str = "【信易贷市场主体实名入驻平台】";
 
-/// A deadline as shown in messages: `2026年3月5日 14:30（北京时间）`.
-pub fn format_deadline(at: OffsetDateTime) -> String {
-    // China has one time zone and no daylight saving: a fixed +8 offset is exact.
-    let at = at.to_offset(offset!(+8));
-    format!(
-        "{}年{}月{}日 {:02}:{:02}（北京时间）",
-        at.year(),
-        u8::from(at.month()),
-        at.day(),
-        at.hour(),
-        at.minute()
-    )
-}
+pub use crate::domain::calendar::format_deadline;
 
 /// Asks the owner to confirm the address by opening `link` (valid 24 hours). `expires` comes
 /// from [`format_deadline`].

@@ -295,7 +295,7 @@ mod tests {
     const KEY: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
 
     fn id(s: &str) -> ResidentId {
-        ResidentId::parse(s).unwrap()
+        ResidentId::parse_on(s, time::macros::date!(2026 - 01 - 01)).unwrap()
     }
 
     fn vault() -> IdVault {

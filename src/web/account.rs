@@ -7,10 +7,11 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
-use time::{Duration, OffsetDateTime};
+use time::Duration;
 
 use crate::app::AppState;
 use crate::application::registration::Mismatch;
+use crate::domain::calendar::format_minute;
 use crate::domain::email::EmailAddress;
 use crate::store::accounts::{self, Account, Role};
 use crate::store::agreements::{self, AgreementVersion};
@@ -227,15 +228,6 @@ pub struct Step {
     pub detail: String,
 }
 
-/// A UTC instant as Beijing wall-clock time, to the minute.
-pub(super) fn shanghai(t: OffsetDateTime) -> String {
-    t.to_offset(time::macros::offset!(+8))
-        .format(time::macros::format_description!(
-            "[year]-[month]-[day] [hour]:[minute]"
-        ))
-        .unwrap_or_default()
-}
-
 /// The state of every step of one registration.
 pub fn steps(
     reg: &RegistrationView,
@@ -246,14 +238,14 @@ pub fn steps(
         key: "submitted",
         state: "done",
         label: "提交登记",
-        detail: format!("{} 提交", shanghai(reg.created_at)),
+        detail: format!("{} 提交", format_minute(reg.created_at)),
     }];
     out.push(match reg.email_confirmed_at {
         Some(at) => Step {
             key: "email_confirmed",
             state: "done",
             label: "确认邮箱",
-            detail: format!("{} 已确认", shanghai(at)),
+            detail: format!("{} 已确认", format_minute(at)),
         },
         None => Step {
             key: "email_confirmed",
@@ -311,7 +303,7 @@ pub fn steps(
             key: "agreement_signed",
             state: "done",
             label: "签署《用户服务协议》",
-            detail: format!("{} 签署版本 {}", shanghai(sig.signed_at), sig.version),
+            detail: format!("{} 签署版本 {}", format_minute(sig.signed_at), sig.version),
         },
         (Some(_), Some(cur)) => Step {
             key: "agreement_signed",
@@ -332,7 +324,7 @@ pub fn steps(
             key: "agreement_signed",
             state: "done",
             label: "签署《用户服务协议》",
-            detail: format!("{} 签署版本 {}", shanghai(sig.signed_at), sig.version),
+            detail: format!("{} 签署版本 {}", format_minute(sig.signed_at), sig.version),
         },
         (None, None) => Step {
             key: "agreement_signed",
@@ -617,7 +609,7 @@ pub async fn forgot(
         .await?
     {
         let link = format!("{}/reset-password?token={token}", state.settings.public_url);
-        let expires = (crate::china_now() + registrations::RESET_LINK_TTL)
+        let expires = (crate::clock::beijing_now() + registrations::RESET_LINK_TTL)
             .format(time::macros::format_description!(
                 "[year]-[month]-[day] [hour]:[minute]"
             ))

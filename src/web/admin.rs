@@ -13,10 +13,10 @@ use time::OffsetDateTime;
 use crate::app::AppState;
 use crate::store::sync_admin::{self, DeadLetterAction};
 
-use super::account::shanghai;
 use super::error::AppError;
 use super::form::FormInput;
 use super::roles::Admin;
+use crate::domain::calendar::format_minute;
 
 /// Where an admin lands after logging in.
 pub const HOME: &str = "/admin";
@@ -112,7 +112,7 @@ async fn sync_page_for(
     let now = OffsetDateTime::now_utc();
     let oldest_pending = sync_admin::oldest_pending(db)
         .await?
-        .map(|at| format!("{}（{} 入队）", age_label(now - at), shanghai(at)));
+        .map(|at| format!("{}（{} 入队）", age_label(now - at), format_minute(at)));
     let mut refusal = refusal;
     let dead: Vec<DeadView> = sync_admin::dead_letters(db, DEAD_LIMIT)
         .await?
@@ -130,7 +130,7 @@ async fn sync_page_for(
                     .last_error
                     .map(|e| e.chars().take(300).collect())
                     .unwrap_or_default(),
-                updated_at: shanghai(row.updated_at),
+                updated_at: format_minute(row.updated_at),
                 error: mine.as_ref().map(|r| r.error),
                 reason: mine.map(|r| r.reason).unwrap_or_default(),
             }
@@ -145,10 +145,10 @@ async fn sync_page_for(
         .into_iter()
         .map(|run| RunView {
             id: run.id,
-            started_at: shanghai(run.started_at),
+            started_at: format_minute(run.started_at),
             finished_at: run
                 .finished_at
-                .map_or_else(|| "进行中".to_owned(), shanghai),
+                .map_or_else(|| "进行中".to_owned(), format_minute),
             checked: run.checked,
             repaired: run.repaired,
             flagged: run.flagged,
@@ -166,7 +166,7 @@ async fn sync_page_for(
             ours: d.ours.chars().take(80).collect(),
             theirs: d.theirs.chars().take(80).collect(),
             action: action_label(&d.action),
-            created_at: shanghai(d.created_at),
+            created_at: format_minute(d.created_at),
         })
         .collect();
     Ok(SyncPage {

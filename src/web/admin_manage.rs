@@ -230,7 +230,7 @@ pub async fn home(
     let overview = assignments::overview(db, &county).await?;
     let outbox = sync_admin::outbox_counts(db).await?;
     let in_state = |s: &str| -> i64 { outbox.iter().filter(|c| c.state == s).map(|c| c.n).sum() };
-    let period = calendar::period_of(calendar::today());
+    let period = calendar::period_of(crate::clock::today());
     Ok(HomePage {
         csrf: admin.visitor.csrf.clone(),
         county_name: state
@@ -1508,7 +1508,7 @@ pub async fn targets_page(
     State(state): State<AppState>,
     Query(query): Query<TargetsQuery>,
 ) -> Result<Response, AppError> {
-    let current = calendar::period_of(calendar::today());
+    let current = calendar::period_of(crate::clock::today());
     let mut errors = Errors::default();
     let period = match query.period.as_deref().filter(|p| !p.trim().is_empty()) {
         None => current,
@@ -1595,7 +1595,7 @@ pub async fn set_target(
         .ok();
     let shown = period
         .clone()
-        .unwrap_or_else(|| calendar::period_of(calendar::today()));
+        .unwrap_or_else(|| calendar::period_of(crate::clock::today()));
     if let (Some(department), Some(period), Some(amount), Some(deadline), true) =
         (department, &period, amount, deadline, errors.is_empty())
     {

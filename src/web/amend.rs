@@ -157,7 +157,7 @@ pub async fn resubmit(
         mobile: form.mobile,
     };
     let services = state.services();
-    let today = crate::today_in_china();
+    let today = crate::clock::today();
     match registration::resubmit(&services, reg.id, reg.account_id, &correction, today).await {
         Ok(()) => Ok(Redirect::to("/me?notice=resubmitted").into_response()),
         Err(AmendError::Invalid(errors)) => {

@@ -227,7 +227,7 @@ pub async fn create_registration(
         review_note: req.review_note,
     };
     let services = state.services();
-    match registration::submit(&services, &input, None, crate::today_in_china()).await {
+    match registration::submit(&services, &input, None, crate::clock::today()).await {
         Ok(created) => {
             let entity_name = input.entity_name.clone();
             super::register::send_confirmation(
@@ -575,7 +575,7 @@ pub async fn resubmit(
         mobile: req.mobile,
     };
     let services = state.services();
-    let today = crate::today_in_china();
+    let today = crate::clock::today();
     let result = registration::resubmit(&services, reg.id, account.id, &correction, today).await;
     amended(result, StatusCode::ACCEPTED, || {
         api_error(

@@ -14,15 +14,14 @@ use serde::Deserialize;
 use time::Duration;
 
 use crate::app::AppState;
-use crate::domain::calendar;
 use crate::store::campaigns::{self, CampaignTotals, DayCount};
 use crate::store::progress;
 use crate::web::qr::Qr;
 
-use super::account::shanghai;
 use super::error::AppError;
 use super::form::FormInput;
 use super::roles::Staff;
+use crate::domain::calendar::format_minute;
 
 /// Longest campaign name and slogan, in characters (the slogan must fit one line on an LED).
 pub const NAME_MAX: usize = 40;
@@ -81,7 +80,7 @@ impl From<&CampaignTotals> for CampaignRow {
             id: t.campaign.id,
             name: t.campaign.name.clone(),
             code: t.campaign.code.clone(),
-            created_at: shanghai(t.campaign.created_at),
+            created_at: format_minute(t.campaign.created_at),
             ended: t.campaign.is_ended(),
             visits: t.visits,
             registrations: t.registrations,
@@ -258,7 +257,7 @@ pub async fn detail(
     Query(params): Query<DoneParams>,
 ) -> Result<DetailPage, AppError> {
     let totals = own_campaign(&state, &staff, &id).await?;
-    let today = calendar::today();
+    let today = crate::clock::today();
     let from = today - Duration::days(DAYS_SHOWN - 1);
     let days = campaigns::daily(&state.db, &totals.campaign, from, today).await?;
     let c = &totals.campaign;
@@ -276,7 +275,7 @@ pub async fn detail(
         },
         slogan: c.slogan.clone(),
         department_name: c.department_name.clone(),
-        ended_at: c.ended_at.map(shanghai),
+        ended_at: c.ended_at.map(format_minute),
         link: link(&state, &c.code),
         led_url: format!("{}/led/{}", state.settings.public_url, c.code),
         window_visits: days.iter().map(|d| d.visits).sum(),

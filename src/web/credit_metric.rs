@@ -18,7 +18,6 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::app::AppState;
-use crate::domain::calendar;
 use crate::domain::entity_kind::EntityKind;
 use crate::report::metric::{self, Entry, MonthFigures, Period, Scope, WindowMonth, e4_text};
 use crate::store::accounts::{Account, Role};
@@ -189,7 +188,7 @@ async fn answer(
     state: &AppState,
     q: &BTreeMap<String, String>,
 ) -> Result<(Request, Loaded, MonthFigures), Response> {
-    let today = calendar::today();
+    let today = crate::clock::today();
     let req = parse_query(q, today).map_err(unprocessable)?;
     let mut loaded = load(state, &req, today).await.map_err(|e| match e {
         AppError::Store(e) => store_failure(&e),
@@ -650,7 +649,7 @@ async fn page(
     State(state): State<AppState>,
     Query(q): Query<BTreeMap<String, String>>,
 ) -> Result<Response, AppError> {
-    let today = calendar::today();
+    let today = crate::clock::today();
     let typed = q.get("period").cloned().unwrap_or_default();
     // The page always shows the window; only the period can be wrong.
     let (req, period_error) = match parse_query(

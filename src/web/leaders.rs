@@ -15,7 +15,6 @@ use sha2::Sha256;
 use time::Date;
 
 use crate::app::AppState;
-use crate::domain::calendar;
 use crate::report::league::{self, League, LeagueRow, LeagueTable};
 use crate::store::accounts::Role;
 use crate::store::league as read_model;
@@ -212,7 +211,7 @@ async fn page(
     query: Result<Query<Vec<(String, String)>>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, AppError> {
     let q = DayQuery::from(query);
-    let today = calendar::today();
+    let today = crate::clock::today();
     let (day, date_error) = match parse_day(&q.raw, today) {
         Ok(day) => (day, None),
         Err(message) => (today, Some(message)),
@@ -359,7 +358,7 @@ async fn export(
     query: Result<Query<Vec<(String, String)>>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, AppError> {
     let q = DayQuery::from(query);
-    let today = calendar::today();
+    let today = crate::clock::today();
     // A link from the page always carries a valid day; anything else finds nothing.
     let day = parse_day(&q.raw, today).map_err(|_| AppError::NotFound)?;
     let league = league::league(
@@ -483,7 +482,7 @@ async fn screen(
         ScreenAccess::ChangePassword => return Ok(Redirect::to(CHANGE_PASSWORD).into_response()),
         ScreenAccess::NotFound => return Err(AppError::NotFound),
     }
-    let today = calendar::today();
+    let today = crate::clock::today();
     let jurisdiction = &state.settings.jurisdiction;
     let league = league::league(&state.db, &state.divisions, jurisdiction, today, today)
         .await?

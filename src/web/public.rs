@@ -6,7 +6,6 @@ use axum::extract::{Query, State};
 use serde::Deserialize;
 
 use crate::app::AppState;
-use crate::domain::calendar;
 use crate::domain::entity_kind::EntityKind;
 use crate::domain::entity_status::EntityStatus;
 use crate::domain::person_name;
@@ -41,7 +40,7 @@ pub async fn home(
     // A campaign's QR code opens this page: count the visit (unknown codes count nothing). A
     // failed count must not keep the visitor from registering.
     if !referral.is_empty()
-        && let Err(e) = campaigns::count_visit(&state.db, &referral, calendar::today()).await
+        && let Err(e) = campaigns::count_visit(&state.db, &referral, crate::clock::today()).await
     {
         tracing::warn!(error = %e, "could not count a campaign visit");
     }

@@ -210,7 +210,7 @@ pub async fn submit(
         request_review: form.request_review.is_some(),
         review_note: Some(form.review_note.clone()),
     };
-    let mut errors = match registration::check_l1(&input, crate::today_in_china()) {
+    let mut errors = match registration::check_l1(&input, crate::clock::today()) {
         Ok(_) => FieldErrors::default(),
         Err(errors) => errors,
     };
@@ -259,7 +259,7 @@ pub async fn submit(
         user_agent: user_agent(&headers),
     };
     let services = state.services();
-    match registration::submit(&services, &input, Some(signature), crate::today_in_china()).await {
+    match registration::submit(&services, &input, Some(signature), crate::clock::today()).await {
         Ok(created) => {
             send_confirmation(
                 &state,
@@ -309,7 +309,7 @@ pub fn user_agent(headers: &HeaderMap) -> String {
 /// Sends the confirmation link; a failure is logged and the owner can resend from `/me`.
 pub async fn send_confirmation(state: &AppState, to: &str, entity_name: &str, token: &str) {
     let link = format!("{}/confirm-email?token={token}", state.settings.public_url);
-    let expires = (crate::china_now() + registrations::CONFIRM_LINK_TTL)
+    let expires = (crate::clock::beijing_now() + registrations::CONFIRM_LINK_TTL)
         .format(time::macros::format_description!(
             "[year]-[month]-[day] [hour]:[minute]"
         ))

@@ -21,12 +21,12 @@ use crate::mail::messages;
 use crate::store::review::{self, Decided, Decision, QueueItem, ReviewDetail, Scope};
 use crate::store::{StoreError, digests};
 
-use super::account::shanghai;
 use super::api::{ApiErrors, Problem, api_error, json_object, store_failure};
 use super::error::AppError;
 use super::form::FormInput;
 use super::roles::{Admin, Staff, StaffApi};
 use super::session::Visitor;
+use crate::domain::calendar::format_minute;
 
 /// Longest reason, in characters.
 pub const REASON_MAX: usize = 200;
@@ -241,7 +241,7 @@ fn queue_row(item: QueueItem) -> QueueRow {
         mismatch: mismatches(item.mismatch.as_deref()),
         in_roster: item.in_roster,
         department: item.department.unwrap_or_else(|| "未分配".to_owned()),
-        submitted: shanghai(item.created_at),
+        submitted: format_minute(item.created_at),
     }
 }
 
@@ -358,8 +358,8 @@ async fn detail_page(
         state_label: verification_label(&reg.verification),
         mismatch: mismatches(reg.mismatch.as_deref()),
         roster,
-        submitted: shanghai(reg.created_at),
-        reviewed: reg.reviewed_at.map(shanghai).unwrap_or_default(),
+        submitted: format_minute(reg.created_at),
+        reviewed: reg.reviewed_at.map(format_minute).unwrap_or_default(),
         department: reg
             .department
             .clone()

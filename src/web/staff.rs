@@ -26,10 +26,10 @@ use crate::store::outreach::{self, Channel, FieldError, Outcome, OutreachInput};
 use crate::store::progress::{self, Progress, Projection, Stage};
 use crate::store::workspace::{self, EntityDetail, EntityFilter, EntityRow, LastContact, SortKey};
 
-use super::account::shanghai;
 use super::error::AppError;
 use super::form::FormInput;
 use super::roles::Staff;
+use crate::domain::calendar::format_minute;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -62,7 +62,7 @@ pub(super) async fn progress_today(
     department_id: i64,
 ) -> Result<(Progress, i64), AppError> {
     let county = county_of(state, department_id).await?;
-    let today = calendar::today();
+    let today = crate::clock::today();
     let progress = progress::department_progress(&state.db, &county, department_id, today).await?;
     let due = outreach::follow_ups_due_count(&state.db, department_id, today).await?;
     Ok((progress, due))
@@ -578,7 +578,7 @@ async fn export(state: &AppState, staff: &Staff, lq: &ListQuery) -> Result<Respo
             ]
         })
         .collect();
-    let stamp = outreach::format_day(calendar::today()).replace('-', "");
+    let stamp = outreach::format_day(crate::clock::today()).replace('-', "");
     let (body, content_type, ext) = if lq.format.as_deref() == Some("xlsx") {
         (
             xlsx(&cells)?,
@@ -739,7 +739,7 @@ async fn entity_page(
     form: OutreachFormView,
 ) -> Result<EntityPage, AppError> {
     let history = history_rows(outreach::history(&state.db, e.id).await?);
-    let today = outreach::format_day(calendar::today());
+    let today = outreach::format_day(crate::clock::today());
     Ok(EntityPage {
         csrf: staff.visitor.csrf.clone(),
         notice,
@@ -754,8 +754,8 @@ async fn entity_page(
         signed: e.signatures > 0,
         sync: e.sync_state.as_deref().map_or("", sync_label),
         sync_reason: e.sync_reason.clone().unwrap_or_default(),
-        registered_at: e.registered_at.map(shanghai).unwrap_or_default(),
-        accepted_at: e.accepted_at.map(shanghai).unwrap_or_default(),
+        registered_at: e.registered_at.map(format_minute).unwrap_or_default(),
+        accepted_at: e.accepted_at.map(format_minute).unwrap_or_default(),
         last_contact: e.last_contact_at.map_or_else(|| "从未联系".to_owned(), day),
         stage_key: e.stage,
         uscc: e.uscc,
@@ -866,7 +866,7 @@ async fn record_outreach(
         contacted_on: form.contacted_on,
         follow_up_on: form.follow_up_on,
     };
-    match input.check(calendar::today()) {
+    match input.check(crate::clock::today()) {
         Ok(new) => {
             let id = e.id;
             match outreach::record(&state.db, id, staff.department_id, staff.account.id, &new)
@@ -943,7 +943,7 @@ async fn follow_ups(
     staff: Staff,
     State(state): State<AppState>,
 ) -> Result<FollowUpsPage, AppError> {
-    let today = calendar::today();
+    let today = crate::clock::today();
     let rows = outreach::follow_ups_due(&state.db, staff.department_id, today).await?;
     Ok(FollowUpsPage {
         csrf: staff.visitor.csrf.clone(),

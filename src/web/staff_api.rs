@@ -15,7 +15,6 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::app::AppState;
-use crate::domain::calendar;
 use crate::domain::person_name;
 use crate::store::outreach::{self, OutreachInput};
 use crate::store::progress::{Projection, Stage};
@@ -458,7 +457,7 @@ pub async fn create_outreach(
         contacted_on: req.contacted_on.unwrap_or_default(),
         follow_up_on: req.follow_up_on.unwrap_or_default(),
     };
-    let new = match input.check(calendar::today()) {
+    let new = match input.check(crate::clock::today()) {
         Ok(new) => new,
         Err(errors) => {
             let mut by_field: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -510,7 +509,7 @@ pub struct FollowUpList {
         (status = 404, body = Problem, description = "not a staff account")),
     security(("bearer" = [])))]
 pub async fn follow_ups(staff: StaffApi, State(state): State<AppState>) -> Response {
-    let today = calendar::today();
+    let today = crate::clock::today();
     let rows = match outreach::follow_ups_due(&state.db, staff.department_id, today).await {
         Ok(rows) => rows,
         Err(err) => return store_failure(&err),

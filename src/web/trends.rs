@@ -227,7 +227,7 @@ async fn page(
     for county in &counties {
         all_departments.extend(departments::list(&state.db, county).await?);
     }
-    let today = calendar::today();
+    let today = crate::clock::today();
     let snapshot_days = league::snapshot_days(&state.db).await?;
     let days = chart_days(&state, &counties, &all_departments, &snapshot_days, today).await?;
     let name = state
@@ -283,7 +283,7 @@ async fn export(_leader: Leader, State(state): State<AppState>) -> Result<Respon
     for county in &counties {
         all_departments.extend(departments::list(&state.db, county).await?);
     }
-    let today = calendar::today();
+    let today = crate::clock::today();
     let snapshot_days = league::snapshot_days(&state.db).await?;
     let days = chart_days(&state, &counties, &all_departments, &snapshot_days, today).await?;
     let name = state
@@ -357,7 +357,7 @@ async fn snapshot(
     FormInput(form): FormInput<CsrfForm>,
 ) -> Result<Response, AppError> {
     leader.visitor.check_csrf(&form.csrf)?;
-    let today = calendar::today();
+    let today = crate::clock::today();
     let actor = format!("account:{}", leader.account.id);
     leaders_digest::take_snapshot(&state.db, today, Trigger::Manual, &actor).await?;
     Ok(Redirect::to(&format!("/leaders/trends?taken={today}#snapshot")).into_response())

@@ -1163,7 +1163,7 @@ async fn targets_are_set_as_a_count_or_a_share_by_a_deadline() {
     assigned_entities(&app, share_dept.id, 5, 21).await;
     let (browser, admin_id) = admin(&app).await;
 
-    let current = calendar::period_of(calendar::today());
+    let current = calendar::period_of(xinyidai::clock::today());
     let list = page(&app, &browser, "/admin/targets").await;
     assert!(text(&list, "h1").contains(&current));
     assert_eq!(texts(&list, "#targets tbody tr").len(), departments.len());

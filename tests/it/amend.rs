@@ -144,7 +144,7 @@ async fn another_owners_registration_cannot_be_amended() {
         &xinyidai::domain::division::DivisionTree::seed(),
         50,
         77,
-        xinyidai::today_in_china(),
+        xinyidai::clock::today(),
     );
     store::entities::upsert_batch(&app.db, &other)
         .await

@@ -385,7 +385,7 @@ async fn a_wrong_id_number_check_character_is_refused() {
 #[tokio::test]
 async fn a_legal_representative_under_18_is_refused() {
     // Ten years old on the day the test runs.
-    let now = xinyidai::today_in_china();
+    let now = xinyidai::clock::today();
     let birth = time::Date::from_calendar_date(now.year() - 10, time::Month::January, 1).unwrap();
     let minor = ResidentId::assemble("220322", birth, 5).unwrap();
     assert_refused(

@@ -6,7 +6,6 @@ use std::collections::HashSet;
 
 use scraper::{Html, Selector};
 use serde_json::json;
-use xinyidai::domain::calendar;
 use xinyidai::domain::roster_entry::RosterEntry;
 use xinyidai::{on_pool, store};
 
@@ -98,7 +97,7 @@ fn num(doc: &Html, selector: &str) -> i64 {
 
 /// Today's row of the campaign page's daily table: (visits, registrations, onboarded).
 fn today_row(doc: &Html) -> (i64, i64, i64) {
-    let today = calendar::today().to_string();
+    let today = xinyidai::clock::today().to_string();
     let row = format!("#days tr[data-date=\"{today}\"]");
     (
         num(doc, &format!("{row} .visits")),
@@ -392,7 +391,7 @@ async fn visits_and_registrations_through_the_code_are_counted() {
     .fetch_all(pool)
     .await
     .unwrap());
-    let today = calendar::today().to_string();
+    let today = xinyidai::clock::today().to_string();
     assert_eq!(stored, vec![(id, today.clone(), 3), (other_id, today, 1)]);
 
     // A registration made with the code is credited to the campaign, and the LED count moves.

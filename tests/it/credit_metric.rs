@@ -6,7 +6,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde_json::Value;
 use time::OffsetDateTime;
-use xinyidai::domain::calendar;
 use xinyidai::on_pool;
 use xinyidai::report::metric::Period;
 use xinyidai::store::accounts::Role;
@@ -79,7 +78,7 @@ async fn account_id(app: &TestApp, email: &str) -> i64 {
 }
 
 fn this_month() -> Period {
-    Period::of(calendar::today())
+    Period::of(xinyidai::clock::today())
 }
 
 fn last_month() -> Period {

@@ -428,7 +428,7 @@ async fn a_past_day_shows_exactly_its_snapshot() {
     let app = TestApp::spawn().await;
     let d = deps(&app).await;
     seed_league(&app, &d).await;
-    let today = calendar::today();
+    let today = xinyidai::clock::today();
     let past = today - Duration::days(3);
     let (b0, b0_name) = d.bureaus[0].clone();
     set_target(&app, b0, past, 8).await;
@@ -532,7 +532,7 @@ async fn change_since_last_week_and_projection() {
     let app = TestApp::spawn().await;
     let d = deps(&app).await;
     seed_league(&app, &d).await;
-    let today = calendar::today();
+    let today = xinyidai::clock::today();
     let (b0, _) = d.bureaus[0];
     let (b1, _) = d.bureaus[1];
     // Two weeks and one week ago b0 had 2 of 10 onboarded (3 of its 5 rolled back for then).

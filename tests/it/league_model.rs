@@ -59,7 +59,7 @@ async fn the_read_model_equals_a_full_recount_after_random_changes() {
         .await
         .unwrap();
     let departments = store::departments::list(&db, COUNTY).await.unwrap();
-    let today = xinyidai::today_in_china();
+    let today = xinyidai::clock::today();
 
     // A roster imported in batches, counted as it goes in.
     let roster = demo::synthesise(&DivisionTree::seed(), 900, 7, today);
@@ -274,7 +274,7 @@ async fn a_tampered_read_model_is_found_by_the_check_and_mended_by_a_rebuild() {
     let db = Db::open(&DatabaseUrl::new(fresh.url.clone()), 2)
         .await
         .unwrap();
-    let roster = demo::synthesise(&DivisionTree::seed(), 200, 3, xinyidai::today_in_china());
+    let roster = demo::synthesise(&DivisionTree::seed(), 200, 3, xinyidai::clock::today());
     store::entities::upsert_batch(&db, &roster).await.unwrap();
     assert!(league::check(&db).await.unwrap().is_empty());
     on_pool!(&db, |pool| {

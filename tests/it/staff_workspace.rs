@@ -236,7 +236,7 @@ async fn progress_shows_the_seeded_stages_target_and_projection() {
         seed_registration(&app, owner, e, seed, "13800000000").await;
     }
     seed_registration(&app, owner, &theirs[0], Seed::Synced(1), "13800000000").await;
-    let today = calendar::today();
+    let today = xinyidai::clock::today();
     let deadline = today + Duration::days(60);
     store::assignments::set_target(
         &app.db,
@@ -598,7 +598,7 @@ async fn outreach_is_recorded_checked_and_followed_up() {
     let email = staff(&app, mine).await;
     let me = account_id(&app, &email).await;
     let b = browser(&app, &email).await;
-    let today = calendar::today();
+    let today = xinyidai::clock::today();
     let id = entity_id(&app, &entities[0]).await;
     let path = format!("/staff/entities/{id}");
     let (status, page) = get_page(&app, &b, &path).await;
@@ -949,7 +949,7 @@ async fn another_departments_entity_is_not_found_on_every_route() {
     let t = bearer(&app, &email).await;
     let (_, home) = get_page(&app, &b, "/staff").await;
     let token_ = csrf(&home);
-    let today = day(calendar::today());
+    let today = day(xinyidai::clock::today());
     let form = outreach_form(&token_, "phone", "reached", "", &today, "");
     let api_body = json!({"channel": "phone", "outcome": "reached"});
 

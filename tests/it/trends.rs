@@ -127,7 +127,7 @@ async fn the_snapshot_button_is_for_leaders_and_checks_csrf() {
     let app = TestApp::spawn().await;
     let depts = departments(&app).await;
     set_counts(&app.db, &rows_of(&[(depts[0].id, 3, 7)])).await;
-    let today = calendar::today();
+    let today = xinyidai::clock::today();
 
     // Staff: neither the page nor the button exists.
     let staff_email = staff(&app, depts[0].id).await;
@@ -256,7 +256,7 @@ async fn charts_draw_each_department_and_the_target_from_the_snapshots() {
     let bureaus: Vec<_> = depts.iter().filter(|d| d.kind == "bureau").collect();
     let townships = depts.iter().filter(|d| d.kind == "township").count();
     let (b1, b2) = (bureaus[0].id, bureaus[1].id);
-    let today = calendar::today();
+    let today = xinyidai::clock::today();
     let (d3, d1) = (today - Duration::days(3), today - Duration::days(1));
     // Targets for every month the days fall in: 8 + 4 entities.
     for day in [d3, d1, today] {
@@ -422,7 +422,7 @@ async fn leaders_get_the_table_and_the_movers_once_a_week_unless_opted_out() {
     let inbox = Mailbox::from_env();
     let depts = departments(&app).await;
     let bureaus: Vec<_> = depts.iter().filter(|d| d.kind == "bureau").collect();
-    let today = calendar::today();
+    let today = xinyidai::clock::today();
     // (department, onboarded 7 days ago, onboarded now), all of 100 entities.
     let moves: Vec<(i64, i64, i64)> = [
         (10, 40),
@@ -647,7 +647,7 @@ async fn the_commands_take_a_snapshot_and_send_the_leaders_digest() {
     // Without --day: today (Beijing).
     let (ok, last, stderr) = run(&["league", "snapshot"]);
     assert!(ok, "{stderr}");
-    assert_eq!(last, calendar::today().to_string());
+    assert_eq!(last, xinyidai::clock::today().to_string());
     let (ok, _, stderr) = run(&["league", "snapshot", "--day", "2026-13-01"]);
     assert!(!ok);
     assert!(stderr.contains("YYYY-MM-DD"), "{stderr}");
@@ -671,7 +671,7 @@ const PHONE: (u32, u32) = (390, 844);
 async fn the_trends_page_fits_a_phone_in_chromium() {
     let app = TestApp::spawn().await;
     let depts = departments(&app).await;
-    let today = calendar::today();
+    let today = xinyidai::clock::today();
     // Thirty days of every department climbing at its own pace.
     for back in (0..30).rev() {
         let day = today - Duration::days(back);

@@ -3,6 +3,7 @@
 pub mod agreement;
 pub mod assignment_rule;
 pub mod calendar;
+pub mod delivery;
 pub mod division;
 pub mod email;
 pub mod entity_kind;

@@ -12,6 +12,7 @@ use futures_util::{StreamExt, TryStreamExt, stream};
 use rand::RngExt;
 use time::OffsetDateTime;
 
+use crate::domain::delivery::OutboxKind;
 use crate::domain::uscc::Uscc;
 use crate::mail::{Mailer, messages};
 use crate::security::id_vault::IdVault;
@@ -286,8 +287,9 @@ impl<P: Province> Worker<P> {
                 error: "registration_missing".to_owned(),
             }));
         };
-        if row.kind == outbox::KIND_UPDATE_CONTACT {
-            return Ok(self.send_contact(row, &record).await);
+        match row.kind {
+            OutboxKind::UpdateContact => return Ok(self.send_contact(row, &record).await),
+            OutboxKind::Register => {}
         }
         let signature = match (
             &record.signed_version,

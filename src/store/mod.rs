@@ -22,6 +22,7 @@ pub mod reconciliations;
 pub mod registrations;
 pub mod review;
 pub mod sync_admin;
+mod text_column;
 pub mod workspace;
 
 use std::path::Path;

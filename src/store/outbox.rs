@@ -1,9 +1,10 @@
 //! The outbox: events for the provincial platform, queued in the transaction of the change.
 //! This module queues, claims (with a lease, in order per registration) and records outcomes;
-//! `sync::worker` does the sending.
+//! `outbox::worker` does the sending.
 
 use time::OffsetDateTime;
 
+use crate::domain::delivery::{OutboxKind, OutboxState};
 use crate::on_pool;
 
 use super::{Context, Db, StoreError};
@@ -16,8 +17,8 @@ pub const ENQUEUE_REGISTER: &str = "INSERT INTO outbox
      VALUES ($1, 'register', 'pending', 0, $2, $2, $2)
      ON CONFLICT (registration_id) WHERE kind = 'register' DO NOTHING";
 
-pub const KIND_REGISTER: &str = "register";
-pub const KIND_UPDATE_CONTACT: &str = "update_contact";
+pub const KIND_REGISTER: &str = OutboxKind::Register.as_str();
+pub const KIND_UPDATE_CONTACT: &str = OutboxKind::UpdateContact.as_str();
 
 /// Queues a contact update for `$1` registration at `$2` now, carrying `$3` the names of the
 /// changed fields (the values are read when it is sent). Only once the registration itself is
@@ -65,7 +66,7 @@ pub async fn pending_count(db: &Db) -> Result<i64, StoreError> {
 pub struct Claimed {
     pub id: i64,
     pub registration_id: i64,
-    pub kind: String,
+    pub kind: OutboxKind,
     /// Attempts including this one (claims, answered or not).
     pub attempts: i64,
     /// Sends that failed before this one (what the retry budget counts).
@@ -161,7 +162,7 @@ pub async fn finish_all(db: &Db, outcomes: &[(Claimed, Outcome)]) -> Result<(), 
     }
     let now = OffsetDateTime::now_utc();
     // Only a registration event changes the registration's standing at the province.
-    let is_register = |row: &Claimed| row.kind == KIND_REGISTER;
+    let is_register = |row: &Claimed| row.kind == OutboxKind::Register;
     let done: Vec<i64> = outcomes
         .iter()
         .filter(|(_, o)| matches!(o, Outcome::Accepted | Outcome::Rejected { .. }))
@@ -249,9 +250,9 @@ pub async fn finish_all(db: &Db, outcomes: &[(Claimed, Outcome)]) -> Result<(), 
                     }
                     continue;
                 }
-                Outcome::Retry { at, error } => ("pending", *at, error.as_str()),
-                Outcome::Dead { error } => ("dead", now, error.as_str()),
-                Outcome::Skipped { note } => ("done", now, note.as_str()),
+                Outcome::Retry { at, error } => (OutboxState::Pending, *at, error.as_str()),
+                Outcome::Dead { error } => (OutboxState::Dead, now, error.as_str()),
+                Outcome::Skipped { note } => (OutboxState::Done, now, note.as_str()),
             };
             sqlx::query(
                 "UPDATE outbox SET state = $1, next_attempt_at = $2, last_error = $3,

@@ -1,11 +1,12 @@
 //! The daily reconciliation's records: one `sync_reconciliations` row per run, one
-//! `sync_discrepancies` row per difference found, and the repairs themselves. `sync::reconcile`
+//! `sync_discrepancies` row per difference found, and the repairs themselves. `jobs::reconcile`
 //! decides what to do; this module only writes it.
 //!
 //! Rows hold states, USCCs and ids only, never personal data.
 
 use time::OffsetDateTime;
 
+use crate::domain::delivery::{OutboxState, SyncState};
 use crate::on_pool;
 
 use super::audit::{self, AuditEntry};
@@ -16,11 +17,9 @@ use super::{Context, Db, StoreError};
 pub struct Candidate {
     pub registration_id: i64,
     pub uscc: String,
-    /// `pending`, `accepted` or `rejected`.
-    pub sync_state: String,
+    pub sync_state: SyncState,
     pub outbox_id: i64,
-    /// `pending`, `done`, `dead` or `discarded`.
-    pub outbox_state: String,
+    pub outbox_state: OutboxState,
     /// Sends of the registration event since it was (re)queued.
     pub attempts: i64,
 }
@@ -28,7 +27,11 @@ pub struct Candidate {
 impl Candidate {
     /// Our side as recorded on a discrepancy: `sync_state/outbox_state`.
     pub fn ours(&self) -> String {
-        format!("{}/{}", self.sync_state, self.outbox_state)
+        format!(
+            "{}/{}",
+            self.sync_state.as_str(),
+            self.outbox_state.as_str()
+        )
     }
 }
 
@@ -161,9 +164,9 @@ pub async fn repair(
         }
     };
     let (sync_state, reason) = match repair {
-        Repair::Requeue => ("pending", None),
-        Repair::MarkAccepted => ("accepted", None),
-        Repair::MarkRejected { reason } => ("rejected", Some(reason.as_str())),
+        Repair::Requeue => (SyncState::Pending, None),
+        Repair::MarkAccepted => (SyncState::Accepted, None),
+        Repair::MarkRejected { reason } => (SyncState::Rejected, Some(reason.as_str())),
     };
     let action = repair.action();
     on_pool!(db, |pool| {
@@ -175,7 +178,7 @@ pub async fn repair(
         let moved = sqlx::query(outbox_sql)
             .bind(now)
             .bind(seen.outbox_id)
-            .bind(&seen.outbox_state)
+            .bind(seen.outbox_state)
             .bind(seen.attempts)
             .execute(&mut *tx)
             .await
@@ -197,7 +200,7 @@ pub async fn repair(
         .bind(reason)
         .bind(now)
         .bind(seen.registration_id)
-        .bind(&seen.sync_state)
+        .bind(seen.sync_state)
         .execute(&mut *tx)
         .await
         .context("repairing a registration's sync state")?

@@ -9,6 +9,7 @@ use time::{Duration, OffsetDateTime};
 use crate::on_pool;
 
 use super::audit::{self, AuditEntry};
+use super::connection::for_each_connection;
 use super::{Context, Db, StoreError, WritePool};
 
 /// A session ends after this long without a request…
@@ -469,17 +470,26 @@ pub enum AccountChange {
     Missing,
 }
 
-/// Deletes every session of an account inside the open transaction; the number ended. A macro
-/// so it runs on either engine's transaction.
-macro_rules! end_all_sessions {
-    ($tx:expr, $account_id:expr) => {
-        sqlx::query("DELETE FROM sessions WHERE account_id = $1")
-            .bind($account_id)
-            .execute(&mut *$tx)
-            .await
-            .context("ending an account's sessions")?
-            .rows_affected()
-    };
+/// What account changes need inside an open transaction (`&mut *tx`).
+trait SessionConnection {
+    /// Deletes every session of an account; the number ended.
+    fn end_all_sessions(
+        &mut self,
+        account_id: i64,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+}
+
+for_each_connection! {
+    impl SessionConnection for Conn {
+        async fn end_all_sessions(&mut self, account_id: i64) -> Result<u64, StoreError> {
+            Ok(sqlx::query("DELETE FROM sessions WHERE account_id = $1")
+                .bind(account_id)
+                .execute(&mut *self)
+                .await
+                .context("ending an account's sessions")?
+                .rows_affected())
+        }
+    }
 }
 
 /// Disables (or enables again) a staff-side account. Disabling ends its sessions at once; the
@@ -516,7 +526,7 @@ pub async fn set_disabled(
             .await
             .context("disabling an account")?;
         let ended = if disabled {
-            end_all_sessions!(tx, account_id)
+            tx.end_all_sessions(account_id).await?
         } else {
             0
         };
@@ -568,7 +578,7 @@ pub async fn reset_password(
         if updated == 0 {
             return Ok(AccountChange::Missing);
         }
-        let ended = end_all_sessions!(tx, account_id);
+        let ended = tx.end_all_sessions(account_id).await?;
         audit::append(
             &mut *tx,
             &AuditEntry {

@@ -18,50 +18,87 @@ use super::assignment_sql::{any_rule_condition, winning_condition};
 use crate::on_pool;
 
 use super::audit::{self, AuditEntry};
+use super::connection::for_each_connection;
 use super::departments::Department;
 use super::{Context, Db, StoreError, WritePool};
 
-/// Refuses a department that is not the county's: returns `AssignError::UnknownDepartment`
-/// from the enclosing function. A macro so it runs on either engine's transaction.
-macro_rules! check_department {
-    ($tx:expr, $county:expr, $id:expr) => {{
-        let found: Option<i64> =
-            sqlx::query_scalar("SELECT id FROM departments WHERE id = $1 AND county_code = $2")
-                .bind($id)
-                .bind($county)
-                .fetch_optional(&mut *$tx)
-                .await
-                .context("checking a department")?;
-        if found.is_none() {
-            return Err(AssignError::UnknownDepartment($id.to_string()));
-        }
-    }};
+/// What assignment writes need inside an open transaction (`&mut *tx`).
+trait AssignmentConnection {
+    /// Whether department `id` is one of `county`'s.
+    fn department_in_county(
+        &mut self,
+        county: &str,
+        id: i64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Makes `uscc`'s department `to`, by hand, recounts the league and audits it (ids only,
+    /// no personal data).
+    fn set_manual(
+        &mut self,
+        uscc: &str,
+        from: Option<i64>,
+        to: i64,
+        actor: &str,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
-/// Makes `uscc`'s department `to`, by hand, and audits it (ids only, no personal data).
-macro_rules! set_manual {
-    ($tx:expr, $uscc:expr, $from:expr, $to:expr, $actor:expr, $now:expr) => {{
-        sqlx::query(
-            "UPDATE entities SET department_id = $1, assigned_by = 'manual' WHERE uscc = $2",
-        )
-        .bind($to)
-        .bind($uscc)
-        .execute(&mut *$tx)
-        .await
-        .context("reassigning an entity")?;
-        super::league::recount_in(&mut *$tx, super::league::Which::Usccs(&[$uscc])).await?;
-        audit::append(
-            &mut *$tx,
-            &AuditEntry {
-                actor: $actor,
-                action: "assignment.reassigned",
-                subject: &format!("entity:{}", $uscc),
-                detail: json!({ "from": $from, "to": $to }),
-            },
-            $now,
-        )
-        .await?;
-    }};
+for_each_connection! {
+    impl AssignmentConnection for Conn {
+        async fn department_in_county(&mut self, county: &str, id: i64) -> Result<bool, StoreError> {
+            let found: Option<i64> =
+                sqlx::query_scalar("SELECT id FROM departments WHERE id = $1 AND county_code = $2")
+                    .bind(id)
+                    .bind(county)
+                    .fetch_optional(&mut *self)
+                    .await
+                    .context("checking a department")?;
+            Ok(found.is_some())
+        }
+
+        async fn set_manual(
+            &mut self,
+            uscc: &str,
+            from: Option<i64>,
+            to: i64,
+            actor: &str,
+            now: OffsetDateTime,
+        ) -> Result<(), StoreError> {
+            sqlx::query(
+                "UPDATE entities SET department_id = $1, assigned_by = 'manual' WHERE uscc = $2",
+            )
+            .bind(to)
+            .bind(uscc)
+            .execute(&mut *self)
+            .await
+            .context("reassigning an entity")?;
+            super::league::recount_in(&mut *self, super::league::Which::Usccs(&[uscc])).await?;
+            audit::append(
+                &mut *self,
+                &AuditEntry {
+                    actor,
+                    action: "assignment.reassigned",
+                    subject: &format!("entity:{uscc}"),
+                    detail: json!({ "from": from, "to": to }),
+                },
+                now,
+            )
+            .await
+        }
+    }
+}
+
+/// Refuses a department that is not `county`'s.
+async fn check_department<C: AssignmentConnection>(
+    conn: &mut C,
+    county: &str,
+    id: i64,
+) -> Result<(), AssignError> {
+    if conn.department_in_county(county, id).await? {
+        Ok(())
+    } else {
+        Err(AssignError::UnknownDepartment(id.to_string()))
+    }
 }
 
 /// Why an assignment command was refused; messages are shown to the admin as they are.
@@ -183,7 +220,7 @@ pub async fn add_rule(
     let now = OffsetDateTime::now_utc();
     let id = on_pool!(db, |pool| {
         let mut tx = pool.begin_write().await.context("starting to add a rule")?;
-        check_department!(tx, county, department_id);
+        check_department(&mut *tx, county, department_id).await?;
         if kind == MatchKind::Township
             && let Some(code) = &value
         {
@@ -410,7 +447,7 @@ pub async fn reassign(
             .begin_write()
             .await
             .context("starting a reassignment")?;
-        check_department!(tx, county, department_id);
+        check_department(&mut *tx, county, department_id).await?;
         let current: Option<(Option<i64>, Option<String>)> = sqlx::query_as(
             "SELECT department_id, assigned_by FROM entities WHERE uscc = $1 AND county_code = $2",
         )
@@ -424,7 +461,7 @@ pub async fn reassign(
         };
         let changed = from != Some(department_id) || by.as_deref() != Some("manual");
         if changed {
-            set_manual!(tx, uscc, from, department_id, actor, now);
+            tx.set_manual(uscc, from, department_id, actor, now).await?;
         }
         tx.commit().await.context("committing a reassignment")?;
         Reassigned {
@@ -525,7 +562,8 @@ pub async fn import_assignments(
             };
             report.accepted += 1;
             if from != Some(*department_id) || by.as_deref() != Some("manual") {
-                set_manual!(tx, *uscc, from, *department_id, actor, now);
+                tx.set_manual(uscc, from, *department_id, actor, now)
+                    .await?;
                 report.changed += 1;
             }
         }
@@ -587,7 +625,7 @@ pub async fn set_target(
             .begin_write()
             .await
             .context("starting to set a target")?;
-        check_department!(tx, county, department_id);
+        check_department(&mut *tx, county, department_id).await?;
         sqlx::query(
             "INSERT INTO department_targets
                  (department_id, period, target_count, target_share, deadline, created_at, updated_at)

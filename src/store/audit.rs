@@ -21,6 +21,7 @@ use time::{OffsetDateTime, UtcOffset};
 
 use crate::on_pool;
 
+use super::connection::for_each_connection;
 use super::{Context, Db, Engine, StoreError};
 
 /// `prev_hash` of the first row.
@@ -133,32 +134,48 @@ fn chain_rows(head: Option<String>, entries: &[AuditEntry<'_>], at: OffsetDateTi
         .collect()
 }
 
-/// Inserts `rows` (for `entries`) on `$conn`, binding the time with `$at_of` (SQLite keeps the
-/// hashed text form, PostgreSQL a timestamp).
-macro_rules! insert_rows {
-    ($conn:expr, $entries:expr, $rows:expr, $at_of:expr) => {{
-        for (entries, rows) in $entries
-            .chunks(INSERT_CHUNK)
-            .zip($rows.chunks(INSERT_CHUNK))
-        {
-            let sql = insert_sql(rows.len());
-            let mut query = sqlx::query(&sql);
-            for (entry, row) in entries.iter().zip(rows) {
-                query = query
-                    .bind($at_of(row))
-                    .bind(entry.actor)
-                    .bind(entry.action)
-                    .bind(entry.subject)
-                    .bind(&row.detail)
-                    .bind(&row.prev_hash)
-                    .bind(&row.hash);
+/// Inserting chained rows, on an open connection.
+trait AuditRows {
+    /// Inserts `rows` (for `entries`) in chunks.
+    fn insert_rows(
+        &mut self,
+        entries: &[AuditEntry<'_>],
+        rows: &[NewRow],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+for_each_connection! {
+    impl AuditRows for Conn {
+        async fn insert_rows(
+            &mut self,
+            entries: &[AuditEntry<'_>],
+            rows: &[NewRow],
+        ) -> Result<(), StoreError> {
+            for (entries, rows) in entries.chunks(INSERT_CHUNK).zip(rows.chunks(INSERT_CHUNK)) {
+                let sql = insert_sql(rows.len());
+                let mut query = sqlx::query(&sql);
+                for (entry, row) in entries.iter().zip(rows) {
+                    // SQLite keeps timestamps as RFC 3339 text: store exactly the hashed form.
+                    query = match ENGINE {
+                        Engine::Sqlite => query.bind(row.at_text.clone()),
+                        Engine::Postgres => query.bind(row.at),
+                    };
+                    query = query
+                        .bind(entry.actor)
+                        .bind(entry.action)
+                        .bind(entry.subject)
+                        .bind(&row.detail)
+                        .bind(&row.prev_hash)
+                        .bind(&row.hash);
+                }
+                query
+                    .execute(&mut *self)
+                    .await
+                    .context("appending to the audit log")?;
             }
-            query
-                .execute(&mut *$conn)
-                .await
-                .context("appending to the audit log")?;
+            Ok(())
         }
-    }};
+    }
 }
 
 impl AuditConnection for SqliteConnection {
@@ -174,9 +191,7 @@ impl AuditConnection for SqliteConnection {
             .await
             .context("reading the audit chain head")?;
         let rows = chain_rows(head, entries, at);
-        // SQLite keeps timestamps as RFC 3339 text: store exactly the hashed form.
-        insert_rows!(self, entries, rows, |row: &NewRow| row.at_text.clone());
-        Ok(())
+        self.insert_rows(entries, &rows).await
     }
 }
 
@@ -199,8 +214,7 @@ impl AuditConnection for PgConnection {
             .await
             .context("reading the audit chain head")?;
         let rows = chain_rows(head, entries, at);
-        insert_rows!(self, entries, rows, |row: &NewRow| row.at);
-        Ok(())
+        self.insert_rows(entries, &rows).await
     }
 }
 

@@ -9,11 +9,12 @@
 //! set-based statements inside the caller's transaction, whatever changed. [`rebuild`] starts
 //! over from the roster, and [`check`] compares the model with a full recount.
 
-use sqlx::{PgConnection, SqliteConnection};
 use time::{Date, OffsetDateTime};
 
 use crate::on_pool;
 
+use super::Engine;
+use super::connection::for_each_connection;
 use super::progress::STAGE_SQL;
 use super::{Context, Db, StoreError, WritePool};
 
@@ -194,140 +195,149 @@ fn deltas_sql(rows: usize, numbered: bool) -> String {
     )
 }
 
-macro_rules! recount_impl {
-    ($engine:ident, $conn:ty, $numbered:expr) => {
-        mod $engine {
-            use super::*;
+/// The steps the recount is made of, on an open connection.
+trait LeagueSteps {
+    /// Runs `statements(condition)` for each chunk of `which`, binding its values.
+    fn for_each_chunk(
+        &mut self,
+        which: Which<'_>,
+        statements: impl Fn(&str) -> Vec<String> + Send,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-            /// Runs `statements(condition)` for each chunk of `which`, binding its values.
-            pub(super) async fn for_each_chunk(
-                conn: &mut $conn,
-                which: Which<'_>,
-                statements: impl Fn(&str) -> Vec<String> + Send,
-            ) -> Result<(), StoreError> {
-                for part in which.chunks() {
-                    let (condition, ids, texts) = part.condition($numbered);
-                    for sql in &statements(&condition) {
-                        let mut query = sqlx::query(sql);
-                        for id in &ids {
-                            query = query.bind(*id);
-                        }
-                        for text in &texts {
-                            query = query.bind(*text);
-                        }
-                        query
-                            .execute(&mut *conn)
-                            .await
-                            .context("recounting the league read model")?;
-                    }
-                }
-                Ok(())
-            }
+    /// Rows emptied by moves are dropped, so reads stay proportional to what exists.
+    fn drop_empty(&mut self) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
 
-            /// Rows emptied by moves are dropped, so reads stay proportional to what exists.
-            pub(super) async fn drop_empty(conn: &mut $conn) -> Result<(), StoreError> {
-                sqlx::query("DELETE FROM league_counts WHERE n = 0")
-                    .execute(&mut *conn)
-                    .await
-                    .context("dropping empty league rows")?;
-                Ok(())
-            }
-        }
+/// `$n` placeholders on PostgreSQL, `?` on SQLite (see [`Which::condition`]).
+const fn numbered(engine: Engine) -> bool {
+    matches!(engine, Engine::Postgres)
+}
 
-        impl LeagueConnection for $conn {
-            async fn recount(&mut self, which: Which<'_>) -> Result<(), StoreError> {
-                if which.is_empty() {
-                    return Ok(());
-                }
-                $engine::for_each_chunk(self, which, |condition| {
-                    vec![
-                        shift_sql(condition, '-'),
-                        retarget_sql(condition),
-                        shift_sql(condition, '+'),
-                    ]
-                })
-                .await?;
-                $engine::drop_empty(self).await
-            }
-
-            async fn counted_keys(
-                &mut self,
-                which: Which<'_>,
-            ) -> Result<Vec<(String, CountKey)>, StoreError> {
-                let mut out = Vec::new();
-                for part in which.chunks() {
-                    let (condition, ids, texts) = part.condition($numbered);
-                    let sql = format!(
-                        "SELECT e.uscc, {COUNTED} FROM entities e
-                         WHERE {condition} AND e.counted_stage IS NOT NULL"
-                    );
-                    let mut query = sqlx::query_as::<
-                        _,
-                        (String, String, String, i64, String, String, String),
-                    >(&sql);
+for_each_connection! {
+    impl LeagueSteps for Conn {
+        async fn for_each_chunk(
+            &mut self,
+            which: Which<'_>,
+            statements: impl Fn(&str) -> Vec<String> + Send,
+        ) -> Result<(), StoreError> {
+            for part in which.chunks() {
+                let (condition, ids, texts) = part.condition(numbered(ENGINE));
+                for sql in &statements(&condition) {
+                    let mut query = sqlx::query(sql);
                     for id in &ids {
                         query = query.bind(*id);
                     }
                     for text in &texts {
                         query = query.bind(*text);
                     }
-                    let rows = query
-                        .fetch_all(&mut *self)
-                        .await
-                        .context("reading where entities are counted")?;
-                    out.extend(
-                        rows.into_iter()
-                            .map(|(uscc, c, t, d, k, s, g)| (uscc, (c, t, d, k, s, g))),
-                    );
-                }
-                Ok(out)
-            }
-
-            async fn apply_deltas(&mut self, deltas: &Deltas) -> Result<(), StoreError> {
-                let changes: Vec<(&CountKey, &i64)> =
-                    deltas.iter().filter(|(_, n)| **n != 0).collect();
-                for chunk in changes.chunks(DELTA_ROWS) {
-                    let sql = deltas_sql(chunk.len(), $numbered);
-                    let mut query = sqlx::query(&sql);
-                    for ((county, township, department, kind, status, stage), n) in chunk {
-                        query = query
-                            .bind(county)
-                            .bind(township)
-                            .bind(*department)
-                            .bind(kind)
-                            .bind(status)
-                            .bind(stage)
-                            .bind(**n);
-                    }
                     query
                         .execute(&mut *self)
                         .await
-                        .context("adding to the league counts")?;
+                        .context("recounting the league read model")?;
                 }
-                if changes.iter().any(|(_, n)| **n < 0) {
-                    $engine::drop_empty(self).await?;
-                }
-                Ok(())
             }
-
-            async fn shift(&mut self, which: Which<'_>, add: bool) -> Result<(), StoreError> {
-                if which.is_empty() {
-                    return Ok(());
-                }
-                let sign = if add { '+' } else { '-' };
-                $engine::for_each_chunk(self, which, |condition| vec![shift_sql(condition, sign)])
-                    .await?;
-                if add {
-                    $engine::drop_empty(self).await?;
-                }
-                Ok(())
-            }
+            Ok(())
         }
-    };
-}
 
-recount_impl!(sqlite_counts, SqliteConnection, false);
-recount_impl!(pg_counts, PgConnection, true);
+        async fn drop_empty(&mut self) -> Result<(), StoreError> {
+            sqlx::query("DELETE FROM league_counts WHERE n = 0")
+                .execute(&mut *self)
+                .await
+                .context("dropping empty league rows")?;
+            Ok(())
+        }
+    }
+
+    impl LeagueConnection for Conn {
+        async fn recount(&mut self, which: Which<'_>) -> Result<(), StoreError> {
+            if which.is_empty() {
+                return Ok(());
+            }
+            self.for_each_chunk(which, |condition| {
+                vec![
+                    shift_sql(condition, '-'),
+                    retarget_sql(condition),
+                    shift_sql(condition, '+'),
+                ]
+            })
+            .await?;
+            self.drop_empty().await
+        }
+
+        async fn counted_keys(
+            &mut self,
+            which: Which<'_>,
+        ) -> Result<Vec<(String, CountKey)>, StoreError> {
+            let mut out = Vec::new();
+            for part in which.chunks() {
+                let (condition, ids, texts) = part.condition(numbered(ENGINE));
+                let sql = format!(
+                    "SELECT e.uscc, {COUNTED} FROM entities e
+                     WHERE {condition} AND e.counted_stage IS NOT NULL"
+                );
+                let mut query = sqlx::query_as::<
+                    _,
+                    (String, String, String, i64, String, String, String),
+                >(&sql);
+                for id in &ids {
+                    query = query.bind(*id);
+                }
+                for text in &texts {
+                    query = query.bind(*text);
+                }
+                let rows = query
+                    .fetch_all(&mut *self)
+                    .await
+                    .context("reading where entities are counted")?;
+                out.extend(
+                    rows.into_iter()
+                        .map(|(uscc, c, t, d, k, s, g)| (uscc, (c, t, d, k, s, g))),
+                );
+            }
+            Ok(out)
+        }
+
+        async fn apply_deltas(&mut self, deltas: &Deltas) -> Result<(), StoreError> {
+            let changes: Vec<(&CountKey, &i64)> =
+                deltas.iter().filter(|(_, n)| **n != 0).collect();
+            for chunk in changes.chunks(DELTA_ROWS) {
+                let sql = deltas_sql(chunk.len(), numbered(ENGINE));
+                let mut query = sqlx::query(&sql);
+                for ((county, township, department, kind, status, stage), n) in chunk {
+                    query = query
+                        .bind(county)
+                        .bind(township)
+                        .bind(*department)
+                        .bind(kind)
+                        .bind(status)
+                        .bind(stage)
+                        .bind(**n);
+                }
+                query
+                    .execute(&mut *self)
+                    .await
+                    .context("adding to the league counts")?;
+            }
+            if changes.iter().any(|(_, n)| **n < 0) {
+                self.drop_empty().await?;
+            }
+            Ok(())
+        }
+
+        async fn shift(&mut self, which: Which<'_>, add: bool) -> Result<(), StoreError> {
+            if which.is_empty() {
+                return Ok(());
+            }
+            let sign = if add { '+' } else { '-' };
+            self.for_each_chunk(which, |condition| vec![shift_sql(condition, sign)])
+                .await?;
+            if add {
+                self.drop_empty().await?;
+            }
+            Ok(())
+        }
+    }
+}
 
 /// Recounts `which` on `conn`: pass the transaction that makes the change (`&mut *tx`), so the
 /// read model commits with it or not at all.

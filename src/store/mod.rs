@@ -10,6 +10,7 @@ pub mod assignment_sql;
 pub mod assignments;
 pub mod audit;
 pub mod campaigns;
+mod connection;
 pub mod departments;
 pub mod digests;
 pub mod divisions;

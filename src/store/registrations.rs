@@ -7,6 +7,7 @@ use crate::on_pool;
 
 use super::accounts::new_token;
 use super::audit::{self, AuditEntry};
+use super::connection::for_each_connection;
 use super::{Context, Db, StoreError, WritePool};
 
 /// How long an email confirmation link works.
@@ -116,44 +117,64 @@ const INSERT_SIGNATURE: &str = "INSERT INTO signatures
     (registration_id, version, digest, signer_name, signed_at, ip, user_agent)
     VALUES ($1, $2, $3, $4, $5, $6, $7)";
 
-/// Inside an open write transaction `$tx`: appends the signature, queues the registration for
-/// the province when it is also verified, and audits the signing. One path for signing at
-/// registration and signing later, so evidence, outbox and audit cannot drift apart.
-macro_rules! record_signature {
-    ($tx:ident, $registration_id:expr, $account_id:expr, $sig:expr, $verified:expr, $now:expr) => {{
-        let sig: &SignatureEvidence = $sig;
-        sqlx::query(INSERT_SIGNATURE)
-            .bind($registration_id)
-            .bind(&sig.version)
-            .bind(&sig.digest)
-            .bind(&sig.signer_name)
-            .bind($now)
-            .bind(&sig.ip)
-            .bind(&sig.user_agent)
-            .execute(&mut *$tx)
-            .await
-            .context("recording a signature")?;
-        if $verified {
-            // Verified and signed: the province gets it, queued in this same transaction.
-            sqlx::query(super::outbox::ENQUEUE_REGISTER)
-                .bind($registration_id)
-                .bind($now)
-                .execute(&mut *$tx)
+/// What signing needs inside an open write transaction (`&mut *tx`).
+trait SignatureConnection {
+    /// Appends the signature, queues the registration for the province when it is also
+    /// verified, and audits the signing. One path for signing at registration and signing
+    /// later, so evidence, outbox and audit cannot drift apart.
+    fn record_signature(
+        &mut self,
+        registration_id: i64,
+        account_id: i64,
+        sig: &SignatureEvidence,
+        verified: bool,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+for_each_connection! {
+    impl SignatureConnection for Conn {
+        async fn record_signature(
+            &mut self,
+            registration_id: i64,
+            account_id: i64,
+            sig: &SignatureEvidence,
+            verified: bool,
+            now: OffsetDateTime,
+        ) -> Result<(), StoreError> {
+            sqlx::query(INSERT_SIGNATURE)
+                .bind(registration_id)
+                .bind(&sig.version)
+                .bind(&sig.digest)
+                .bind(&sig.signer_name)
+                .bind(now)
+                .bind(&sig.ip)
+                .bind(&sig.user_agent)
+                .execute(&mut *self)
                 .await
-                .context("queueing the registration for the province")?;
+                .context("recording a signature")?;
+            if verified {
+                // Verified and signed: the province gets it, queued in this same transaction.
+                sqlx::query(super::outbox::ENQUEUE_REGISTER)
+                    .bind(registration_id)
+                    .bind(now)
+                    .execute(&mut *self)
+                    .await
+                    .context("queueing the registration for the province")?;
+            }
+            audit::append(
+                &mut *self,
+                &AuditEntry {
+                    actor: &format!("account:{account_id}"),
+                    action: "agreement.signed",
+                    subject: &format!("registration:{registration_id}"),
+                    detail: serde_json::json!({ "version": sig.version, "digest": sig.digest }),
+                },
+                now,
+            )
+            .await
         }
-        audit::append(
-            &mut *$tx,
-            &AuditEntry {
-                actor: &format!("account:{}", $account_id),
-                action: "agreement.signed",
-                subject: &format!("registration:{}", $registration_id),
-                detail: serde_json::json!({ "version": sig.version, "digest": sig.digest }),
-            },
-            $now,
-        )
-        .await?;
-    }};
+    }
 }
 
 /// Writes account, registration, signature, confirmation token and audit rows in one transaction.
@@ -239,14 +260,14 @@ pub async fn create(db: &Db, new: &NewRegistration) -> Result<Created, CreateErr
         )
         .await?;
         if let Some(sig) = &new.signature {
-            record_signature!(
-                tx,
+            tx.record_signature(
                 registration_id,
                 account_id,
                 sig,
                 new.verification.is_verified(),
-                now
-            );
+                now,
+            )
+            .await?;
         }
         if let Some(entity_id) = new.entity_id {
             super::league::recount_in(&mut *tx, super::league::Which::Entities(&[entity_id]))
@@ -282,7 +303,8 @@ pub async fn sign(
         .await
         .context("touching a registration")?;
         let verified = Verification::parse(&verification).is_some_and(Verification::is_verified);
-        record_signature!(tx, registration_id, account_id, sig, verified, now);
+        tx.record_signature(registration_id, account_id, sig, verified, now)
+            .await?;
         super::league::recount_in(
             &mut *tx,
             super::league::Which::Registrations(&[registration_id]),

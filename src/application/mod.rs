@@ -3,3 +3,4 @@
 
 pub mod assignment;
 pub mod registration;
+pub mod roster_import;

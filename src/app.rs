@@ -53,7 +53,7 @@ impl AppState {
             );
         }
         // Before serving, so the catch-up never races with what a request (or test) records.
-        crate::jobs::leaders_digest::catch_up_at_start(&db).await;
+        crate::jobs::snapshots::catch_up_at_start(&db).await;
         let vault = Arc::new(open_vault(&settings)?);
         let mailer = Mailer::from_settings(&settings.mail).context("setting up outgoing mail")?;
         Ok(AppState {

@@ -93,7 +93,7 @@ async fn rebuild(settings: &Settings) -> anyhow::Result<()> {
 async fn snapshot(settings: &Settings, day: Option<time::Date>) -> anyhow::Result<()> {
     let day = day.unwrap_or_else(xinyidai::clock::today);
     let db = Db::open(&settings.database_url, 2).await?;
-    let outcome = xinyidai::jobs::leaders_digest::take_snapshot(
+    let outcome = xinyidai::jobs::snapshots::take_snapshot(
         &db,
         day,
         xinyidai::store::league::Trigger::Manual,

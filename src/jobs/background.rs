@@ -85,10 +85,7 @@ impl Background {
         }
         tasks.push((
             "daily league snapshot",
-            tokio::spawn(super::leaders_digest::run_daily_snapshots(
-                db.clone(),
-                stopped,
-            )),
+            tokio::spawn(super::snapshots::run_daily(db.clone(), stopped)),
         ));
         Ok(Background { stop, tasks })
     }

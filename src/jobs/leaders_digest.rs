@@ -1,6 +1,5 @@
-//! The leaders' scheduled work: the league snapshot of each day (taken at midnight Beijing for
-//! the day that just ended, and once at start-up when the server was down at midnight), and the
-//! weekly digest to leaders with the league table and the biggest movers.
+//! The weekly digest to leaders with the league table and the biggest movers (the daily league
+//! snapshots it compares with are [`super::snapshots`]).
 //!
 //! The digest reuses the staff digest's machinery: `digest_sends` (once per account and ISO
 //! week), the opt-out column, token and `/digest/unsubscribe` page, and the `XYD_DIGEST_AT`
@@ -12,210 +11,15 @@ use time::{Date, Duration, OffsetDateTime};
 
 use crate::config::DigestAt;
 use crate::domain::calendar;
-use crate::domain::division::{DivisionTree, Level};
 use crate::jobs::staff_digest::{SendReport, UNSUBSCRIBE_PATH, next_run, unsubscribe_token};
 use crate::security::id_vault::IdVault;
 use askama::Template;
 
 use crate::mail::{MailError, MailKind, Mailer, Outgoing, messages};
-use crate::on_pool;
 use crate::report::league::{League, TableKind};
-use crate::store::audit::{self, AuditEntry};
-use crate::store::league::{self, CountRow, Trigger};
-use crate::store::progress::{Stage, StageCounts};
-use crate::store::{Context, Db, StoreError, WritePool, departments, digests};
-
-/// The county codes a jurisdiction covers: itself for a county, its counties for a city (or
-/// province).
-pub fn counties_of(tree: &DivisionTree, jurisdiction: &str) -> Vec<String> {
-    match tree.get(jurisdiction).map(|d| d.level) {
-        Some(Level::County) => vec![jurisdiction.to_owned()],
-        Some(Level::Township) | None => Vec::new(),
-        Some(Level::City | Level::Province) => tree
-            .children(jurisdiction)
-            .flat_map(|child| counties_of(tree, &child.code))
-            .collect(),
-    }
-}
-
-/// Entities onboarded (accepted by the province) out of those counted.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Tally {
-    pub onboarded: i64,
-    pub assigned: i64,
-}
-
-impl Tally {
-    fn add(&mut self, row: &CountRow) {
-        let mut stages = StageCounts::default();
-        if let Some(stage) = Stage::parse(&row.stage) {
-            stages.add(stage, row.n);
-        }
-        self.onboarded += stages.onboarded();
-        self.assigned += row.n;
-    }
-
-    /// The onboarding rate in percent; 0 when nothing is counted.
-    pub fn rate(&self) -> f64 {
-        if self.assigned <= 0 {
-            0.0
-        } else {
-            self.onboarded as f64 * 100.0 / self.assigned as f64
-        }
-    }
-}
-
-/// Read-model rows summed per responsible department (rows without one left out).
-pub fn by_department(rows: &[CountRow]) -> BTreeMap<i64, Tally> {
-    let mut out: BTreeMap<i64, Tally> = BTreeMap::new();
-    for row in rows.iter().filter(|r| r.department_id != 0) {
-        out.entry(row.department_id).or_default().add(row);
-    }
-    out
-}
-
-/// Read-model rows summed over the whole jurisdiction.
-pub fn total(rows: &[CountRow]) -> Tally {
-    let mut t = Tally::default();
-    for row in rows {
-        t.add(row);
-    }
-    t
-}
-
-// ---------------------------------------------------------------------------------------------
-// Snapshots
-// ---------------------------------------------------------------------------------------------
-
-/// Takes `day`'s snapshot and records who took it (`league.snapshot_taken`).
-///
-/// # Errors
-/// Database errors.
-pub async fn take_snapshot(
-    db: &Db,
-    day: Date,
-    trigger: Trigger,
-    actor: &str,
-) -> Result<(), StoreError> {
-    league::take_snapshot(db, day, trigger).await?;
-    let now = OffsetDateTime::now_utc();
-    on_pool!(db, |pool| {
-        let mut tx = pool
-            .begin_write()
-            .await
-            .context("starting to audit a snapshot")?;
-        audit::append(
-            &mut *tx,
-            &AuditEntry {
-                actor,
-                action: "league.snapshot_taken",
-                subject: &format!("league_snapshot:{day}"),
-                detail: serde_json::json!({ "day": day.to_string(), "trigger": trigger.as_str() }),
-            },
-            now,
-        )
-        .await?;
-        tx.commit().await.context("auditing a snapshot")?;
-    });
-    Ok(())
-}
-
-/// The next midnight in Beijing strictly after `now`: when the day that just ended is recorded.
-pub fn next_midnight(now: OffsetDateTime) -> OffsetDateTime {
-    calendar::start_of(calendar::day_of(now) + Duration::days(1))
-}
-
-/// The day a run at `now` records: the Beijing day before `now`'s.
-pub fn day_ended(now: OffsetDateTime) -> Date {
-    calendar::day_of(now) - Duration::days(1)
-}
-
-/// At start-up: takes yesterday's snapshot when it is missing and the job has run before (an
-/// earlier snapshot exists), so a server that was down at midnight catches up once; days before
-/// yesterday are not made up (the counts of those days are gone). Returns the day taken.
-///
-/// # Errors
-/// Database errors.
-pub async fn catch_up(db: &Db, now: OffsetDateTime) -> Result<Option<Date>, StoreError> {
-    let yesterday = day_ended(now);
-    let days = league::snapshot_days(db).await?;
-    if days.contains(&yesterday) || !days.iter().any(|d| *d < yesterday) {
-        return Ok(None);
-    }
-    take_snapshot(db, yesterday, Trigger::Schedule, "system").await?;
-    Ok(Some(yesterday))
-}
-
-/// Runs `job` at every instant `next` gives until `shutdown` turns true (or its sender is gone).
-async fn every<N, J, F>(
-    what: &'static str,
-    next: N,
-    mut shutdown: tokio::sync::watch::Receiver<bool>,
-    mut job: J,
-) where
-    N: Fn(OffsetDateTime) -> OffsetDateTime,
-    J: FnMut(OffsetDateTime) -> F,
-    F: Future<Output = ()>,
-{
-    loop {
-        if *shutdown.borrow() {
-            return;
-        }
-        let now = OffsetDateTime::now_utc();
-        let due = next(now);
-        let wait = std::time::Duration::try_from(due - now).unwrap_or_default();
-        tracing::info!(next = %due, task = what, "scheduled");
-        tokio::select! {
-            () = tokio::time::sleep(wait) => {}
-            changed = shutdown.changed() => {
-                if changed.is_err() {
-                    return;
-                }
-                continue;
-            }
-        }
-        // A sleep cut short (clock changes) waits again rather than running early.
-        if OffsetDateTime::now_utc() < due {
-            continue;
-        }
-        job(due).await;
-    }
-}
-
-/// [`catch_up`] as the server starts: a failure is logged, never keeps the server down.
-pub async fn catch_up_at_start(db: &Db) {
-    match catch_up(db, OffsetDateTime::now_utc()).await {
-        Ok(Some(day)) => tracing::info!(%day, "missed league snapshot taken"),
-        Ok(None) => {}
-        Err(err) => tracing::warn!(
-            error = %crate::telemetry::error_chain(&err),
-            "league snapshot catch-up failed"
-        ),
-    }
-}
-
-/// The daily snapshot job: records each day at the midnight that ends it.
-pub async fn run_daily_snapshots(db: Db, shutdown: tokio::sync::watch::Receiver<bool>) {
-    every("league snapshot", next_midnight, shutdown, |due| {
-        let db = db.clone();
-        async move {
-            let day = day_ended(due);
-            match take_snapshot(&db, day, Trigger::Schedule, "system").await {
-                Ok(()) => tracing::info!(%day, "league snapshot taken"),
-                Err(err) => tracing::warn!(
-                    error = %crate::telemetry::error_chain(&err),
-                    %day,
-                    "league snapshot failed"
-                ),
-            }
-        }
-    })
-    .await;
-}
-
-// ---------------------------------------------------------------------------------------------
-// The leaders' digest
-// ---------------------------------------------------------------------------------------------
+use crate::report::tally::{Tally, by_department, counties_of};
+use crate::store::league;
+use crate::store::{Db, StoreError, departments, digests};
 
 /// Movers are measured against the snapshot this many days back.
 pub const MOVERS_DAYS: i64 = 7;
@@ -397,31 +201,6 @@ pub fn content(
     }
 }
 
-/// A leader who gets the digest.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct LeaderRecipient {
-    pub account_id: i64,
-    pub email: String,
-    pub display_name: Option<String>,
-}
-
-/// Active leader accounts that have not opted out.
-///
-/// # Errors
-/// Database errors.
-pub async fn recipients(db: &Db) -> Result<Vec<LeaderRecipient>, StoreError> {
-    Ok(on_pool!(db, |pool| {
-        sqlx::query_as::<_, LeaderRecipient>(
-            "SELECT id AS account_id, email, display_name FROM accounts
-             WHERE role = 'leader' AND disabled_at IS NULL AND digest_opt_out_at IS NULL
-             ORDER BY id",
-        )
-        .fetch_all(pool)
-        .await
-        .context("listing leaders' digest recipients")?
-    }))
-}
-
 /// The movers since [`MOVERS_DAYS`] days before `today` (`None` without that day's snapshot).
 ///
 /// # Errors
@@ -467,7 +246,7 @@ pub async fn send_week(
     let week = calendar::iso_week_of(today);
     let mut report = SendReport::default();
     let mut shared: Option<LeadersDigestContent> = None;
-    for to in recipients(db).await? {
+    for to in digests::leader_recipients(db).await? {
         if digests::already_sent(db, to.account_id, &week).await? {
             report.skipped += 1;
             continue;
@@ -538,7 +317,7 @@ pub async fn run_weekly(
     at: DigestAt,
     shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
-    every(
+    super::schedule::every(
         "leaders' weekly digest",
         |now| next_run(now, at),
         shutdown,
@@ -600,33 +379,11 @@ struct LeadersDigestHtml<'a> {
 
 #[cfg(test)]
 mod tests {
-    use time::macros::{date, datetime};
+    use time::macros::date;
 
     use super::*;
     use crate::report::league::{LeagueRow, LeagueTable};
-    use crate::store::progress::Projection;
-
-    #[test]
-    fn midnight_is_the_next_beijing_day() {
-        // 23:59 Beijing on 11-30 is 15:59 UTC: the next run is 12-01 00:00 Beijing.
-        let now = datetime!(2026-11-30 15:59 UTC);
-        assert_eq!(next_midnight(now), datetime!(2026-12-01 00:00 +8));
-        // 16:00 UTC is already 12-01 in Beijing: the next midnight is a day later.
-        assert_eq!(
-            next_midnight(datetime!(2026-11-30 16:00 UTC)),
-            datetime!(2026-12-02 00:00 +8)
-        );
-        // A run at midnight records the day that just ended.
-        assert_eq!(
-            day_ended(datetime!(2026-12-01 00:00 +8)),
-            date!(2026 - 11 - 30)
-        );
-        // At 07:00 Beijing (23:00 UTC the day before), "yesterday" is Beijing's yesterday.
-        assert_eq!(
-            day_ended(datetime!(2026-11-30 23:00 UTC)),
-            date!(2026 - 11 - 30)
-        );
-    }
+    use crate::store::progress::{Projection, StageCounts};
 
     fn tally(onboarded: i64, assigned: i64) -> Tally {
         Tally {
@@ -739,13 +496,5 @@ mod tests {
         let mail = digest_mail("leader@example.org", &empty).unwrap();
         assert!(mail.text.contains("暂无排行数据"), "{}", mail.text);
         assert!(mail.text.contains("2026-11-23"), "{}", mail.text);
-    }
-
-    #[test]
-    fn a_city_covers_its_counties() {
-        let tree = DivisionTree::seed();
-        assert_eq!(counties_of(&tree, "220322"), vec!["220322".to_owned()]);
-        let city = counties_of(&tree, "220300");
-        assert!(city.len() >= 4 && city.contains(&"220322".to_owned()));
     }
 }

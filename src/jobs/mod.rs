@@ -4,4 +4,6 @@
 pub mod background;
 pub mod leaders_digest;
 pub mod reconcile;
+pub mod schedule;
+pub mod snapshots;
 pub mod staff_digest;

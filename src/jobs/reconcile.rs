@@ -19,7 +19,6 @@
 
 use std::future::Future;
 use std::pin::pin;
-use std::time::Duration;
 
 use futures_util::{StreamExt, stream};
 use thiserror::Error;
@@ -320,55 +319,41 @@ pub async fn run_daily<P: Province>(
     db: Db,
     province: P,
     at: time::Time,
-    mut shutdown: tokio::sync::watch::Receiver<bool>,
+    shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
-    loop {
-        if *shutdown.borrow() {
-            return;
-        }
-        let now = OffsetDateTime::now_utc();
-        let due = next_run(now, at);
-        let wait = Duration::try_from(due - now).unwrap_or(Duration::ZERO);
-        tracing::info!(next = %due, "reconciliation scheduled");
-        tokio::select! {
-            () = tokio::time::sleep(wait) => {}
-            changed = shutdown.changed() => {
-                if changed.is_err() {
-                    return;
+    let province = std::sync::Arc::new(province);
+    let stopping = shutdown.clone();
+    let next = |now| next_run(now, at);
+    super::schedule::every("reconciliation", next, shutdown, |_due| {
+        let (db, province, mut stopping) = (db.clone(), province.clone(), stopping.clone());
+        async move {
+            let stop = async move {
+                // A dropped sender means the server is gone: stop as well.
+                let _ = stopping.wait_for(|stop| *stop).await;
+            };
+            match reconcile_until(&db, &*province, |_, _| {}, stop).await {
+                Ok(report) => tracing::info!(
+                    run = report.run,
+                    checked = report.checked,
+                    repaired = report.repaired,
+                    flagged = report.flagged,
+                    "reconciliation finished"
+                ),
+                Err(err) => {
+                    let partial = err.partial().copied();
+                    tracing::warn!(
+                        run = partial.map(|p| p.run),
+                        checked = partial.map(|p| p.checked),
+                        repaired = partial.map(|p| p.repaired),
+                        flagged = partial.map(|p| p.flagged),
+                        error = %error_chain(&err),
+                        "reconciliation stopped"
+                    );
                 }
-                continue;
             }
         }
-        // A sleep can end a hair before the wall clock reaches `due`; the loop then sleeps
-        // the rest instead of running early.
-        if OffsetDateTime::now_utc() < due {
-            continue;
-        }
-        let stop = async {
-            // A dropped sender means the server is gone: stop as well.
-            let _ = shutdown.wait_for(|stop| *stop).await;
-        };
-        match reconcile_until(&db, &province, |_, _| {}, stop).await {
-            Ok(report) => tracing::info!(
-                run = report.run,
-                checked = report.checked,
-                repaired = report.repaired,
-                flagged = report.flagged,
-                "reconciliation finished"
-            ),
-            Err(err) => {
-                let partial = err.partial().copied();
-                tracing::warn!(
-                    run = partial.map(|p| p.run),
-                    checked = partial.map(|p| p.checked),
-                    repaired = partial.map(|p| p.repaired),
-                    flagged = partial.map(|p| p.flagged),
-                    error = %error_chain(&err),
-                    "reconciliation stopped"
-                );
-            }
-        }
-    }
+    })
+    .await;
 }
 
 #[cfg(test)]

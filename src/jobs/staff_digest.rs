@@ -249,41 +249,32 @@ pub async fn run_weekly(
     vault: std::sync::Arc<IdVault>,
     public_url: String,
     at: DigestAt,
-    mut shutdown: tokio::sync::watch::Receiver<bool>,
+    shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
-    loop {
-        if *shutdown.borrow() {
-            return;
-        }
-        let now = OffsetDateTime::now_utc();
-        let due = next_run(now, at);
-        let wait = std::time::Duration::try_from(due - now).unwrap_or_default();
-        tracing::info!(next = %due, "weekly digest scheduled");
-        tokio::select! {
-            () = tokio::time::sleep(wait) => {}
-            changed = shutdown.changed() => {
-                if changed.is_err() {
-                    return;
-                }
-                continue;
+    let next = |now| next_run(now, at);
+    super::schedule::every("weekly digest", next, shutdown, |due| {
+        let (db, mailer, vault, public_url) = (
+            db.clone(),
+            mailer.clone(),
+            vault.clone(),
+            public_url.clone(),
+        );
+        async move {
+            match send_week(&db, &mailer, &vault, &public_url, due, false).await {
+                Ok(r) => tracing::info!(
+                    sent = r.sent,
+                    skipped = r.skipped,
+                    failed = r.failed,
+                    "weekly digest sent"
+                ),
+                Err(err) => tracing::warn!(
+                    error = %crate::telemetry::error_chain(&err),
+                    "weekly digest stopped"
+                ),
             }
         }
-        if OffsetDateTime::now_utc() < due {
-            continue;
-        }
-        match send_week(&db, &mailer, &vault, &public_url, due, false).await {
-            Ok(r) => tracing::info!(
-                sent = r.sent,
-                skipped = r.skipped,
-                failed = r.failed,
-                "weekly digest sent"
-            ),
-            Err(err) => tracing::warn!(
-                error = %crate::telemetry::error_chain(&err),
-                "weekly digest stopped"
-            ),
-        }
-    }
+    })
+    .await;
 }
 
 // ------------------------------------------------------------------ the mail

@@ -4,3 +4,4 @@
 pub mod charts;
 pub mod league;
 pub mod metric;
+pub mod tally;

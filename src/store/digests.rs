@@ -36,6 +36,31 @@ pub async fn recipients(db: &Db) -> Result<Vec<Recipient>, StoreError> {
     }))
 }
 
+/// A leader who gets the digest.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct LeaderRecipient {
+    pub account_id: i64,
+    pub email: String,
+    pub display_name: Option<String>,
+}
+
+/// Active leader accounts that have not opted out (the leaders' weekly digest).
+///
+/// # Errors
+/// Database errors.
+pub async fn leader_recipients(db: &Db) -> Result<Vec<LeaderRecipient>, StoreError> {
+    Ok(on_pool!(db, |pool| {
+        sqlx::query_as::<_, LeaderRecipient>(
+            "SELECT id AS account_id, email, display_name FROM accounts
+             WHERE role = 'leader' AND disabled_at IS NULL AND digest_opt_out_at IS NULL
+             ORDER BY id",
+        )
+        .fetch_all(pool)
+        .await
+        .context("listing leaders' digest recipients")?
+    }))
+}
+
 /// Whether `account_id` already got the digest of `week` (`2026-W49`).
 pub async fn already_sent(db: &Db, account_id: i64, week: &str) -> Result<bool, StoreError> {
     let n: i64 = on_pool!(db, |pool| {

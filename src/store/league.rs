@@ -14,6 +14,7 @@ use time::{Date, OffsetDateTime};
 use crate::on_pool;
 
 use super::Engine;
+use super::audit::{self, AuditEntry};
 use super::connection::for_each_connection;
 use super::progress::STAGE_SQL;
 use super::{Context, Db, StoreError, WritePool};
@@ -621,6 +622,38 @@ impl Trigger {
             Trigger::Manual => "manual",
         }
     }
+}
+
+/// Records who took `day`'s snapshot (`league.snapshot_taken`), after [`take_snapshot`].
+///
+/// # Errors
+/// Database errors.
+pub async fn audit_snapshot(
+    db: &Db,
+    day: Date,
+    trigger: Trigger,
+    actor: &str,
+    now: OffsetDateTime,
+) -> Result<(), StoreError> {
+    on_pool!(db, |pool| {
+        let mut tx = pool
+            .begin_write()
+            .await
+            .context("starting to audit a snapshot")?;
+        audit::append(
+            &mut *tx,
+            &AuditEntry {
+                actor,
+                action: "league.snapshot_taken",
+                subject: &format!("league_snapshot:{day}"),
+                detail: serde_json::json!({ "day": day.to_string(), "trigger": trigger.as_str() }),
+            },
+            now,
+        )
+        .await?;
+        tx.commit().await.context("auditing a snapshot")?;
+    });
+    Ok(())
 }
 
 /// Records the read model and every department (name, kind, township, the target of `day`'s

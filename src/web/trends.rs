@@ -19,8 +19,9 @@ use time::Date;
 use crate::app::AppState;
 use crate::domain::assignment_rule::TargetAmount;
 use crate::domain::calendar;
-use crate::jobs::leaders_digest::{self, Tally, by_department, counties_of, total};
+use crate::jobs::snapshots;
 use crate::report::charts::{self, Chart, LineChart, Series, YAxis};
+use crate::report::tally::{Tally, by_department, counties_of, total};
 use crate::store::accounts::Role;
 use crate::store::departments::{self, Department, DepartmentKind};
 use crate::store::league::{self, CountRow, Trigger};
@@ -359,7 +360,7 @@ async fn snapshot(
     leader.visitor.check_csrf(&form.csrf)?;
     let today = crate::clock::today();
     let actor = format!("account:{}", leader.account.id);
-    leaders_digest::take_snapshot(&state.db, today, Trigger::Manual, &actor).await?;
+    snapshots::take_snapshot(&state.db, today, Trigger::Manual, &actor).await?;
     Ok(Redirect::to(&format!("/leaders/trends?taken={today}#snapshot")).into_response())
 }
 

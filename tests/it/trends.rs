@@ -90,17 +90,29 @@ async fn start_up_catches_up_yesterday_once_and_only_after_a_first_snapshot() {
     let today = calendar::day_of(now);
     let yesterday = today - Duration::days(1);
     // A fresh deployment has missed nothing.
-    assert_eq!(leaders_digest::catch_up(&app.db, now).await.unwrap(), None);
+    assert_eq!(
+        xinyidai::jobs::snapshots::catch_up(&app.db, now)
+            .await
+            .unwrap(),
+        None
+    );
     assert!(league::snapshot_days(&app.db).await.unwrap().is_empty());
     // The job ran three days ago, then the server was down.
     league::take_snapshot(&app.db, today - Duration::days(3), Trigger::Schedule)
         .await
         .unwrap();
     assert_eq!(
-        leaders_digest::catch_up(&app.db, now).await.unwrap(),
+        xinyidai::jobs::snapshots::catch_up(&app.db, now)
+            .await
+            .unwrap(),
         Some(yesterday)
     );
-    assert_eq!(leaders_digest::catch_up(&app.db, now).await.unwrap(), None);
+    assert_eq!(
+        xinyidai::jobs::snapshots::catch_up(&app.db, now)
+            .await
+            .unwrap(),
+        None
+    );
     // Yesterday once; the day before yesterday is not made up.
     assert_eq!(
         league::snapshot_days(&app.db).await.unwrap(),

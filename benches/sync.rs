@@ -38,8 +38,8 @@ use xinyidai::domain::resident_id::ResidentId;
 use xinyidai::outbox::send_metrics::SyncMetrics;
 use xinyidai::outbox::worker::{Worker, WorkerConfig};
 use xinyidai::province::client::{
-    AgreementEvidence, HttpProvince, LegalRep, Province, ProvinceSettings, RegisterEntity,
-    Verification, VerificationLevel,
+    AgreementEvidence, HttpProvince, LegalRep, Province, ProvinceSettings, RealNameEvidence,
+    RegisterEntity, VerificationLevel,
 };
 use xinyidai::province::simulator::{SimConfig, SimHandle, SimStats, Simulator};
 use xinyidai::security::id_vault::IdVault;
@@ -215,7 +215,7 @@ fn requests(n: usize) -> anyhow::Result<Vec<RegisterEntity>> {
                     mobile: format!("138{i:08}"),
                 },
                 email: Some(format!("owner{i}@example.invalid")),
-                verification: Verification {
+                verification: RealNameEvidence {
                     level: VerificationLevel::L2,
                     at: now,
                 },

@@ -8,7 +8,7 @@ pub const BUILT_IN_VERSION: &str = "2026.1";
 pub const BUILT_IN_TEXT: &str = include_str!("../../templates/agreements/2026.1.txt");
 
 /// Lowercase hex SHA-256 of the text's UTF-8 bytes.
-pub fn digest(text: &str) -> String {
+pub fn sha256_hex(text: &str) -> String {
     hex::encode(Sha256::digest(text.as_bytes()))
 }
 
@@ -28,11 +28,14 @@ mod tests {
     fn digest_is_sha256_of_the_utf8_text() {
         // Known vector: SHA-256("abc").
         assert_eq!(
-            digest("abc"),
+            sha256_hex("abc"),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
-        assert_ne!(digest(BUILT_IN_TEXT), digest(&format!("{BUILT_IN_TEXT} ")));
-        assert_eq!(digest(BUILT_IN_TEXT).len(), 64);
+        assert_ne!(
+            sha256_hex(BUILT_IN_TEXT),
+            sha256_hex(&format!("{BUILT_IN_TEXT} "))
+        );
+        assert_eq!(sha256_hex(BUILT_IN_TEXT).len(), 64);
     }
 
     #[test]

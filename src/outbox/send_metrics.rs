@@ -1,7 +1,7 @@
 //! In-process counters of the outbox worker, read by `/metrics` and `/admin/sync`. Queue depth
 //! is not kept here: it is counted from the outbox table, which survives restarts.
 
-use crate::store::outbox::Outcome;
+use crate::store::outbox::SendOutcome;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
 /// The circuit breaker's position, as a gauge value.
@@ -63,12 +63,12 @@ pub enum SendResult {
 impl SendResult {
     /// How a recorded outcome counts in the metrics (a skipped update counts as delivered).
     #[must_use]
-    pub fn of(outcome: &Outcome) -> SendResult {
+    pub fn of(outcome: &SendOutcome) -> SendResult {
         match outcome {
-            Outcome::Accepted | Outcome::Skipped { .. } => SendResult::Accepted,
-            Outcome::Rejected { .. } => SendResult::Rejected,
-            Outcome::Retry { .. } => SendResult::Retry,
-            Outcome::Dead { .. } => SendResult::Dead,
+            SendOutcome::Accepted | SendOutcome::Skipped { .. } => SendResult::Accepted,
+            SendOutcome::Rejected { .. } => SendResult::Rejected,
+            SendOutcome::Retry { .. } => SendResult::Retry,
+            SendOutcome::Dead { .. } => SendResult::Dead,
         }
     }
 

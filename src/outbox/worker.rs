@@ -17,14 +17,14 @@ use crate::domain::uscc::Uscc;
 use crate::mail::{Mailer, messages};
 use crate::security::id_vault::IdVault;
 use crate::store::agreements::{self, AgreementVersion};
-use crate::store::outbox::{self, Claimed, Outcome};
+use crate::store::outbox::{self, Claimed, SendOutcome};
 use crate::store::registrations::{self, SyncRecord, Verification as Checked};
 use crate::store::{Db, StoreError};
 
 use super::send_metrics::{BreakerState, SendResult, SyncMetrics};
 use crate::province::client::{
     AgreementEvidence, ContactOutcome, ContactUpdate, EntityState, L3Outcome, L3Person, L3Request,
-    LegalRep, Province, ProvincialError, RegisterEntity, Verification, VerificationLevel,
+    LegalRep, Province, ProvincialError, RealNameEvidence, RegisterEntity, VerificationLevel,
 };
 
 /// Lanes of the running worker (see [`Worker::run`]).
@@ -150,12 +150,12 @@ pub struct Worker<P: Province> {
 /// What sending one row produced: the outcome to record, and whether the province answered
 /// at all (for the breaker).
 struct Sent {
-    outcome: Outcome,
+    outcome: SendOutcome,
     province_up: bool,
 }
 
 impl Sent {
-    fn answered(outcome: Outcome) -> Sent {
+    fn answered(outcome: SendOutcome) -> Sent {
         Sent {
             outcome,
             province_up: true,
@@ -216,7 +216,7 @@ impl<P: Province> Worker<P> {
         &self,
         batch: i64,
         concurrency: usize,
-    ) -> Result<Vec<(Claimed, Outcome)>, StoreError> {
+    ) -> Result<Vec<(Claimed, SendOutcome)>, StoreError> {
         let (limit, state) = self.lock_breaker().admit(Instant::now(), batch);
         self.metrics.set_breaker(state);
         if limit == 0 {
@@ -283,7 +283,7 @@ impl<P: Province> Worker<P> {
         current: Option<&AgreementVersion>,
     ) -> Result<Sent, StoreError> {
         let Some(record) = registrations::sync_record(&self.db, row.registration_id).await? else {
-            return Ok(Sent::answered(Outcome::Dead {
+            return Ok(Sent::answered(SendOutcome::Dead {
                 error: "registration_missing".to_owned(),
             }));
         };
@@ -338,7 +338,7 @@ impl<P: Province> Worker<P> {
                 }
                 Ok(L3Outcome::Fail { reason }) => {
                     registrations::record_l3(&self.db, row.registration_id, Some(&reason)).await?;
-                    return Ok(Sent::answered(Outcome::Rejected {
+                    return Ok(Sent::answered(SendOutcome::Rejected {
                         reason: format!("三级实名核验未通过：{reason}"),
                     }));
                 }
@@ -356,7 +356,7 @@ impl<P: Province> Worker<P> {
                 mobile: record.mobile,
             },
             email: Some(record.email),
-            verification: Verification {
+            verification: RealNameEvidence {
                 level,
                 at: record.updated_at,
             },
@@ -368,7 +368,7 @@ impl<P: Province> Worker<P> {
             self.metrics.record_call();
             match self.province.status(&record.uscc).await {
                 Ok(Some(status)) if status.state == EntityState::Accepted => {
-                    return Ok(Sent::answered(Outcome::Accepted));
+                    return Ok(Sent::answered(SendOutcome::Accepted));
                 }
                 // Unknown, or refused: a refusal may be of the data before the owner's
                 // correction, and resending cannot count twice (only acceptances count), so
@@ -380,9 +380,9 @@ impl<P: Province> Worker<P> {
         }
         self.metrics.record_call();
         Ok(match self.province.register(&request).await {
-            Ok(_) => Sent::answered(Outcome::Accepted),
+            Ok(_) => Sent::answered(SendOutcome::Accepted),
             Err(ProvincialError::Rejected { message, .. }) => {
-                Sent::answered(Outcome::Rejected { reason: message })
+                Sent::answered(SendOutcome::Rejected { reason: message })
             }
             Err(err) => self.failed(row, &record.uscc, &err),
         })
@@ -399,14 +399,14 @@ impl<P: Province> Worker<P> {
         self.metrics.record_call();
         match self.province.update_contact(&record.uscc, &update).await {
             Ok(ContactOutcome::Applied { .. } | ContactOutcome::Stale { .. }) => {
-                Sent::answered(Outcome::Accepted)
+                Sent::answered(SendOutcome::Accepted)
             }
             // The registration before it was refused: its resubmission will carry the new
             // contact data, so this event has nothing left to do.
-            Ok(ContactOutcome::NotRegistered) => Sent::answered(Outcome::Skipped {
+            Ok(ContactOutcome::NotRegistered) => Sent::answered(SendOutcome::Skipped {
                 note: "entity_not_registered".to_owned(),
             }),
-            Err(ProvincialError::Rejected { code, .. }) => Sent::answered(Outcome::Dead {
+            Err(ProvincialError::Rejected { code, .. }) => Sent::answered(SendOutcome::Dead {
                 error: format!("contact update rejected: {code}"),
             }),
             Err(err) => self.failed(row, &record.uscc, &err),
@@ -426,7 +426,7 @@ impl<P: Province> Worker<P> {
             }
         } else {
             tracing::warn!(%uscc, error = %err, "province call failed permanently");
-            Sent::answered(Outcome::Dead {
+            Sent::answered(SendOutcome::Dead {
                 error: err.to_string(),
             })
         }
@@ -504,16 +504,16 @@ impl<P: Province> Worker<P> {
         }
     }
 
-    fn retry(&self, row: &Claimed, retry_after: Option<Duration>, why: &str) -> Outcome {
+    fn retry(&self, row: &Claimed, retry_after: Option<Duration>, why: &str) -> SendOutcome {
         // This failure included.
         let failures = row.failures.saturating_add(1);
         if failures >= self.config.max_attempts {
-            return Outcome::Dead {
+            return SendOutcome::Dead {
                 error: format!("{why}: gave up after {failures} failed attempts"),
             };
         }
         let delay = backoff(&self.config, failures, retry_after);
-        Outcome::Retry {
+        SendOutcome::Retry {
             at: OffsetDateTime::now_utc()
                 + time::Duration::try_from(delay).unwrap_or(time::Duration::MINUTE),
             error: why.to_owned(),
@@ -525,7 +525,7 @@ impl<P: Province> Worker<P> {
 async fn record(
     db: &Db,
     notifier: Option<&Notifier>,
-    outcomes: &[(Claimed, Outcome)],
+    outcomes: &[(Claimed, SendOutcome)],
 ) -> Result<(), StoreError> {
     if outcomes.is_empty() {
         return Ok(());

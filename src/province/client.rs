@@ -50,7 +50,7 @@ pub trait Province: Send + Sync {
     fn status(
         &self,
         uscc: &str,
-    ) -> impl Future<Output = Result<Option<EntityStatus>, ProvincialError>> + Send;
+    ) -> impl Future<Output = Result<Option<ProvincialStatus>, ProvincialError>> + Send;
 
     /// Sends new contact data (§5.2). Out-of-order revisions are harmless: the province keeps
     /// the highest and reports older ones as [`ContactOutcome::Stale`].
@@ -86,7 +86,7 @@ pub struct RegisterEntity {
     pub legal_rep: LegalRep,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
-    pub verification: Verification,
+    pub verification: RealNameEvidence,
     pub agreement: AgreementEvidence,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub referral_code: Option<String>,
@@ -130,7 +130,7 @@ impl fmt::Debug for LegalRep {
 
 /// How the entity's real name was verified, and when.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Verification {
+pub struct RealNameEvidence {
     pub level: VerificationLevel,
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
@@ -181,7 +181,7 @@ pub struct Accepted {
 
 /// What the province says about one USCC (§5.3).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EntityStatus {
+pub struct ProvincialStatus {
     pub uscc: String,
     /// Optional because a real platform may assign none to a rejected record.
     pub platform_id: Option<String>,
@@ -595,7 +595,7 @@ impl Province for HttpProvince {
         }
     }
 
-    async fn status(&self, uscc: &str) -> Result<Option<EntityStatus>, ProvincialError> {
+    async fn status(&self, uscc: &str) -> Result<Option<ProvincialStatus>, ProvincialError> {
         const OP: &str = "status";
         let url = self.endpoint(&["v1", "entities", uscc])?;
         let answer = self.call(OP, uscc, Method::GET, url, None).await?;
@@ -618,7 +618,7 @@ impl Province for HttpProvince {
                         )));
                     }
                 };
-                Ok(Some(EntityStatus {
+                Ok(Some(ProvincialStatus {
                     uscc: wire.uscc,
                     platform_id: wire.platform_id,
                     state,

@@ -2,6 +2,6 @@
 //! drawn as SVG on the server, and the credit-monitoring figure.
 
 pub mod charts;
+pub mod credit_metric;
 pub mod league;
-pub mod metric;
 pub mod tally;

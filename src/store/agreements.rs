@@ -76,7 +76,7 @@ async fn publish_as(
     let row = AgreementVersion {
         version: version.to_owned(),
         body: body.to_owned(),
-        digest: agreement::digest(body),
+        digest: agreement::sha256_hex(body),
         published_at: OffsetDateTime::now_utc(),
     };
     let inserted = on_pool!(db, |pool| {

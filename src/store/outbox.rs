@@ -127,7 +127,7 @@ pub async fn claim(
 
 /// How a send ended, as recorded on the row and the registration.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+pub enum SendOutcome {
     /// The province has it.
     Accepted,
     /// The province refused it for a reason the owner must fix (permanent).
@@ -141,7 +141,7 @@ pub enum Outcome {
 }
 
 /// Records the outcome for a claimed row (and the registration's sync state).
-pub async fn finish(db: &Db, row: &Claimed, outcome: &Outcome) -> Result<(), StoreError> {
+pub async fn finish(db: &Db, row: &Claimed, outcome: &SendOutcome) -> Result<(), StoreError> {
     finish_all(db, &[(row.clone(), outcome.clone())]).await
 }
 
@@ -156,7 +156,7 @@ fn placeholders(first: usize, n: usize) -> String {
 /// Records a batch of outcomes in one transaction: the rows, and for registration events the
 /// registration's sync state with an audit row. Acceptances (the common case) are written with
 /// one statement per table whatever their number; the rest row by row.
-pub async fn finish_all(db: &Db, outcomes: &[(Claimed, Outcome)]) -> Result<(), StoreError> {
+pub async fn finish_all(db: &Db, outcomes: &[(Claimed, SendOutcome)]) -> Result<(), StoreError> {
     if outcomes.is_empty() {
         return Ok(());
     }
@@ -165,12 +165,12 @@ pub async fn finish_all(db: &Db, outcomes: &[(Claimed, Outcome)]) -> Result<(), 
     let is_register = |row: &Claimed| row.kind == OutboxKind::Register;
     let done: Vec<i64> = outcomes
         .iter()
-        .filter(|(_, o)| matches!(o, Outcome::Accepted | Outcome::Rejected { .. }))
+        .filter(|(_, o)| matches!(o, SendOutcome::Accepted | SendOutcome::Rejected { .. }))
         .map(|(row, _)| row.id)
         .collect();
     let accepted: Vec<i64> = outcomes
         .iter()
-        .filter(|(row, o)| is_register(row) && *o == Outcome::Accepted)
+        .filter(|(row, o)| is_register(row) && *o == SendOutcome::Accepted)
         .map(|(row, _)| row.registration_id)
         .collect();
     let subjects: Vec<(String, &'static str, i64)> = outcomes
@@ -178,8 +178,8 @@ pub async fn finish_all(db: &Db, outcomes: &[(Claimed, Outcome)]) -> Result<(), 
         .filter(|(row, _)| is_register(row))
         .filter_map(|(row, o)| {
             match o {
-                Outcome::Accepted => Some("province.accepted"),
-                Outcome::Rejected { .. } => Some("province.rejected"),
+                SendOutcome::Accepted => Some("province.accepted"),
+                SendOutcome::Rejected { .. } => Some("province.rejected"),
                 _ => None,
             }
             .map(|action| {
@@ -233,8 +233,8 @@ pub async fn finish_all(db: &Db, outcomes: &[(Claimed, Outcome)]) -> Result<(), 
         }
         for (row, outcome) in outcomes {
             let (state, next, error) = match outcome {
-                Outcome::Accepted => continue,
-                Outcome::Rejected { reason } => {
+                SendOutcome::Accepted => continue,
+                SendOutcome::Rejected { reason } => {
                     if is_register(row) {
                         sqlx::query(
                             "UPDATE registrations SET sync_state = 'rejected', sync_reason = $1,
@@ -250,9 +250,9 @@ pub async fn finish_all(db: &Db, outcomes: &[(Claimed, Outcome)]) -> Result<(), 
                     }
                     continue;
                 }
-                Outcome::Retry { at, error } => (OutboxState::Pending, *at, error.as_str()),
-                Outcome::Dead { error } => (OutboxState::Dead, now, error.as_str()),
-                Outcome::Skipped { note } => (OutboxState::Done, now, note.as_str()),
+                SendOutcome::Retry { at, error } => (OutboxState::Pending, *at, error.as_str()),
+                SendOutcome::Dead { error } => (OutboxState::Dead, now, error.as_str()),
+                SendOutcome::Skipped { note } => (OutboxState::Done, now, note.as_str()),
             };
             sqlx::query(
                 "UPDATE outbox SET state = $1, next_attempt_at = $2, last_error = $3,
@@ -263,7 +263,7 @@ pub async fn finish_all(db: &Db, outcomes: &[(Claimed, Outcome)]) -> Result<(), 
             .bind(next)
             .bind(error)
             .bind(now)
-            .bind(i64::from(matches!(outcome, Outcome::Retry { .. })))
+            .bind(i64::from(matches!(outcome, SendOutcome::Retry { .. })))
             .bind(row.id)
             .execute(&mut *tx)
             .await
@@ -273,7 +273,8 @@ pub async fn finish_all(db: &Db, outcomes: &[(Claimed, Outcome)]) -> Result<(), 
         let settled: Vec<i64> = outcomes
             .iter()
             .filter(|(row, o)| {
-                is_register(row) && matches!(o, Outcome::Accepted | Outcome::Rejected { .. })
+                is_register(row)
+                    && matches!(o, SendOutcome::Accepted | SendOutcome::Rejected { .. })
             })
             .map(|(row, _)| row.registration_id)
             .collect();

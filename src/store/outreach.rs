@@ -63,7 +63,7 @@ impl Channel {
 
 /// What came of it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub enum ContactOutcome {
     Reached,
     NoAnswer,
     Refused,
@@ -72,40 +72,40 @@ pub enum Outcome {
     Other,
 }
 
-impl Outcome {
-    pub const ALL: [Outcome; 6] = [
-        Outcome::Reached,
-        Outcome::NoAnswer,
-        Outcome::Refused,
-        Outcome::WillRegister,
-        Outcome::Registered,
-        Outcome::Other,
+impl ContactOutcome {
+    pub const ALL: [ContactOutcome; 6] = [
+        ContactOutcome::Reached,
+        ContactOutcome::NoAnswer,
+        ContactOutcome::Refused,
+        ContactOutcome::WillRegister,
+        ContactOutcome::Registered,
+        ContactOutcome::Other,
     ];
 
     pub fn as_str(self) -> &'static str {
         match self {
-            Outcome::Reached => "reached",
-            Outcome::NoAnswer => "no_answer",
-            Outcome::Refused => "refused",
-            Outcome::WillRegister => "will_register",
-            Outcome::Registered => "registered",
-            Outcome::Other => "other",
+            ContactOutcome::Reached => "reached",
+            ContactOutcome::NoAnswer => "no_answer",
+            ContactOutcome::Refused => "refused",
+            ContactOutcome::WillRegister => "will_register",
+            ContactOutcome::Registered => "registered",
+            ContactOutcome::Other => "other",
         }
     }
 
     pub fn label(self) -> &'static str {
         match self {
-            Outcome::Reached => "已联系上",
-            Outcome::NoAnswer => "未接通/未见到",
-            Outcome::Refused => "明确拒绝",
-            Outcome::WillRegister => "同意登记",
-            Outcome::Registered => "已完成登记",
-            Outcome::Other => "其他",
+            ContactOutcome::Reached => "已联系上",
+            ContactOutcome::NoAnswer => "未接通/未见到",
+            ContactOutcome::Refused => "明确拒绝",
+            ContactOutcome::WillRegister => "同意登记",
+            ContactOutcome::Registered => "已完成登记",
+            ContactOutcome::Other => "其他",
         }
     }
 
-    pub fn parse(s: &str) -> Option<Outcome> {
-        Outcome::ALL.into_iter().find(|o| o.as_str() == s)
+    pub fn parse(s: &str) -> Option<ContactOutcome> {
+        ContactOutcome::ALL.into_iter().find(|o| o.as_str() == s)
     }
 }
 
@@ -115,7 +115,7 @@ pub fn channel_label(code: &str) -> &'static str {
 }
 
 pub fn outcome_label(code: &str) -> &'static str {
-    Outcome::parse(code).map_or("其他", Outcome::label)
+    ContactOutcome::parse(code).map_or("其他", ContactOutcome::label)
 }
 
 /// Longest note, in characters.
@@ -150,7 +150,7 @@ pub struct OutreachInput {
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewOutreach {
     pub channel: Channel,
-    pub outcome: Outcome,
+    pub outcome: ContactOutcome,
     pub note: String,
     pub contacted_on: Date,
     pub follow_up_on: Option<Date>,
@@ -190,7 +190,7 @@ impl OutreachInput {
                 refuse("outcome", "required", "请选择联系结果。");
                 None
             }
-            s => Outcome::parse(s).or_else(|| {
+            s => ContactOutcome::parse(s).or_else(|| {
                 refuse("outcome", "invalid", "联系结果无效，请从列表中选择。");
                 None
             }),
@@ -505,7 +505,7 @@ mod tests {
             ok,
             Ok(NewOutreach {
                 channel: Channel::Phone,
-                outcome: Outcome::Reached,
+                outcome: ContactOutcome::Reached,
                 note: "电话沟通".into(),
                 contacted_on: today,
                 follow_up_on: Some(date!(2026 - 12 - 03)),

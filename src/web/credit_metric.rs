@@ -19,7 +19,9 @@ use utoipa::ToSchema;
 
 use crate::app::AppState;
 use crate::domain::entity_kind::EntityKind;
-use crate::report::metric::{self, Entry, MonthFigures, Period, Scope, WindowMonth, e4_text};
+use crate::report::credit_metric::{
+    self as metric, Entry, MonthFigures, Period, Scope, WindowMonth, e4_text,
+};
 use crate::store::accounts::{Account, Role};
 use crate::store::outreach;
 

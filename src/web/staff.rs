@@ -22,7 +22,7 @@ use crate::domain::entity_kind::EntityKind;
 use crate::domain::entity_status::EntityStatus;
 use crate::domain::person_name;
 use crate::store::entities::SearchTerm;
-use crate::store::outreach::{self, Channel, FieldError, Outcome, OutreachInput};
+use crate::store::outreach::{self, Channel, ContactOutcome, FieldError, OutreachInput};
 use crate::store::progress::{self, Progress, Projection, Stage};
 use crate::store::workspace::{self, EntityDetail, EntityFilter, EntityRow, LastContact, SortKey};
 
@@ -770,7 +770,7 @@ async fn entity_page(
                 label: c.label(),
             })
             .collect(),
-        outcomes: Outcome::ALL
+        outcomes: ContactOutcome::ALL
             .iter()
             .map(|o| Option2 {
                 value: o.as_str(),

@@ -9,7 +9,7 @@ use scraper::Html;
 use xinyidai::config::{DatabaseUrl, Secret};
 use xinyidai::security::password::PasswordHasher;
 use xinyidai::store::accounts::Role;
-use xinyidai::store::outbox::{self, Outcome};
+use xinyidai::store::outbox::{self, SendOutcome};
 use xinyidai::{on_pool, store};
 
 use crate::helpers::{TestApp, attr, fresh_database, text, texts};
@@ -105,7 +105,7 @@ async fn dead_row(app: &TestApp) -> (i64, i64) {
     outbox::finish(
         &app.db,
         &claimed[0],
-        &Outcome::Dead {
+        &SendOutcome::Dead {
             error: "province answered 503: gave up after 12 attempts".into(),
         },
     )

@@ -951,7 +951,7 @@ async fn the_current_agreement_carries_the_sha256_of_its_text() {
     let text = agreement["text"].as_str().unwrap();
     let digest = agreement["digest"].as_str().unwrap();
     assert!(text.contains("用户服务协议"), "{text:.80}");
-    assert_eq!(digest, xinyidai::domain::agreement::digest(text));
+    assert_eq!(digest, xinyidai::domain::agreement::sha256_hex(text));
     assert_eq!(digest.len(), 64);
     assert!(
         digest
@@ -974,7 +974,7 @@ async fn the_current_agreement_carries_the_sha256_of_its_text() {
     assert_eq!(agreement["text"], body);
     assert_eq!(
         agreement["digest"],
-        xinyidai::domain::agreement::digest(body)
+        xinyidai::domain::agreement::sha256_hex(body)
     );
     app.stop().await;
 }
@@ -1053,7 +1053,7 @@ async fn a_stale_version_or_wrong_digest_is_409_and_records_nothing() {
     for payload in [
         json!({"version": "2025.1", "digest": agreement["digest"], "signer_name": entity.legal_rep}),
         json!({"version": "", "digest": agreement["digest"], "signer_name": entity.legal_rep}),
-        json!({"version": agreement["version"], "digest": xinyidai::domain::agreement::digest(&format!("{text} ")), "signer_name": entity.legal_rep}),
+        json!({"version": agreement["version"], "digest": xinyidai::domain::agreement::sha256_hex(&format!("{text} ")), "signer_name": entity.legal_rep}),
         json!({"version": agreement["version"], "digest": agreement["digest"].as_str().unwrap().to_ascii_uppercase(), "signer_name": entity.legal_rep}),
         json!({"version": agreement["version"], "digest": "", "signer_name": entity.legal_rep}),
         json!({"version": agreement["version"], "signer_name": entity.legal_rep}),

@@ -242,7 +242,8 @@ async fn agreements_are_published_once_per_version_and_the_audit_chain_verifies(
         "--version",
         "2027.1",
     ]));
-    let digest = xinyidai::domain::agreement::digest("《用户服务协议》\n版本：2027.1\n新条款。\n");
+    let digest =
+        xinyidai::domain::agreement::sha256_hex("《用户服务协议》\n版本：2027.1\n新条款。\n");
     assert!(stderr.contains(&digest), "{stderr}");
 
     // Published versions are immutable: the same version again is refused, in Chinese.

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use serde_json::Value;
 use time::OffsetDateTime;
 use xinyidai::on_pool;
-use xinyidai::report::metric::Period;
+use xinyidai::report::credit_metric::Period;
 use xinyidai::store::accounts::Role;
 use xinyidai::store::league::{self, Trigger};
 

@@ -14,7 +14,7 @@ use xinyidai::domain::entity_status::EntityStatus;
 use xinyidai::on_pool;
 use xinyidai::security::id_vault::IdVault;
 use xinyidai::store::league::{self, Which};
-use xinyidai::store::outbox::{self, Outcome};
+use xinyidai::store::outbox::{self, SendOutcome};
 use xinyidai::store::registrations::{self, SignatureEvidence};
 use xinyidai::store::review::{self, Decision, Scope};
 use xinyidai::store::{self, Db, assignments};
@@ -131,9 +131,9 @@ async fn the_read_model_equals_a_full_recount_after_random_changes() {
             .into_iter()
             .map(|row| {
                 let outcome = if rng.random_bool(0.7) {
-                    Outcome::Accepted
+                    SendOutcome::Accepted
                 } else {
-                    Outcome::Rejected {
+                    SendOutcome::Rejected {
                         reason: "名称不一致".to_owned(),
                     }
                 };

@@ -149,7 +149,7 @@ pub async fn queued_with_email(app: &TestApp) -> (i64, String) {
 
 #[tokio::test]
 async fn a_claimed_row_is_leased_comes_back_after_the_lease_and_records_the_answer() {
-    use store::outbox::{Outcome, claim, finish};
+    use store::outbox::{SendOutcome, claim, finish};
     let app = TestApp::spawn().await;
     let registration = queued(&app).await;
     let now = time::OffsetDateTime::now_utc();
@@ -174,7 +174,7 @@ async fn a_claimed_row_is_leased_comes_back_after_the_lease_and_records_the_answ
     finish(
         &app.db,
         &again[0],
-        &Outcome::Retry {
+        &SendOutcome::Retry {
             at,
             error: "503".into(),
         },
@@ -190,7 +190,9 @@ async fn a_claimed_row_is_leased_comes_back_after_the_lease_and_records_the_answ
     let due = claim(&app.db, at, lease, 10).await.unwrap();
     assert_eq!(due.len(), 1);
 
-    finish(&app.db, &due[0], &Outcome::Accepted).await.unwrap();
+    finish(&app.db, &due[0], &SendOutcome::Accepted)
+        .await
+        .unwrap();
     let row = &store::outbox::all(&app.db).await.unwrap()[0];
     assert_eq!(row.state, "done");
     assert!(

@@ -8,8 +8,8 @@ use time::macros::datetime;
 use xinyidai::config::Secret;
 use xinyidai::province::client::{
     AgreementEvidence, ContactOutcome, ContactUpdate, EntityState, HttpProvince, L3Outcome,
-    L3Person, L3Request, LegalRep, Province, ProvinceSettings, ProvincialError, RegisterEntity,
-    Verification, VerificationLevel,
+    L3Person, L3Request, LegalRep, Province, ProvinceSettings, ProvincialError, RealNameEvidence,
+    RegisterEntity, VerificationLevel,
 };
 use xinyidai::province::signing::SignatureMethod;
 use xinyidai::province::simulator::{FaultsUpdate, SimConfig, SimStats};
@@ -57,7 +57,7 @@ fn registration(uscc: &str) -> RegisterEntity {
             mobile: "13800000000".to_owned(),
         },
         email: Some("owner@example.com".to_owned()),
-        verification: Verification {
+        verification: RealNameEvidence {
             level: VerificationLevel::L2,
             at: datetime!(2026-01-01 08:00:00 +8),
         },

@@ -521,7 +521,7 @@ async fn a_new_agreement_version_must_be_signed_at_the_next_login() {
         .text()
         .collect::<String>();
     assert_eq!(
-        xinyidai::domain::agreement::digest(&shown_text),
+        xinyidai::domain::agreement::sha256_hex(&shown_text),
         text(&doc, "#digest")
     );
     assert_eq!(count(&app, "signatures").await, 2);

@@ -808,7 +808,7 @@ async fn outreach_is_recorded_checked_and_followed_up() {
         async move {
             let new = store::outreach::NewOutreach {
                 channel: store::outreach::Channel::Phone,
-                outcome: store::outreach::Outcome::Reached,
+                outcome: store::outreach::ContactOutcome::Reached,
                 note: format!("第{i}家"),
                 contacted_on: on,
                 follow_up_on: next,

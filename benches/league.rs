@@ -77,7 +77,7 @@ impl Args {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse()?;
-    xinyidai::mail::install_crypto_provider();
+    xinyidai::tls::install_crypto_provider();
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?

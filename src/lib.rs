@@ -17,4 +17,5 @@ pub mod roster;
 pub mod security;
 pub mod store;
 pub mod telemetry;
+pub mod tls;
 pub mod web;

@@ -13,7 +13,7 @@ use xinyidai::telemetry;
 #[tokio::main]
 async fn main() -> ExitCode {
     // One TLS provider for the process (ring; reqwest and lettre are built without their own).
-    xinyidai::mail::install_crypto_provider();
+    xinyidai::tls::install_crypto_provider();
     let cli = cli::Cli::parse();
     let settings = match Settings::from_env() {
         Ok(s) => s,

@@ -21,8 +21,8 @@ use std::cmp::Ordering;
 
 use time::Date;
 
-use crate::domain::entity_kind::EntityKind;
-use crate::domain::industry::parse_industry;
+use super::entity_kind::EntityKind;
+use super::industry::parse_industry;
 
 /// What a rule looks at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

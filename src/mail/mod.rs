@@ -26,13 +26,6 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// hold a request (or a worker) forever.
 const SEND_DEADLINE: Duration = Duration::from_secs(30);
 
-/// Makes ring the process-wide rustls provider. Call once at start-up, before any TLS; later
-/// calls (and a provider installed by someone else first) are fine.
-pub fn install_crypto_provider() {
-    // `Err` only means a provider is already in place, which is all we need.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}
-
 /// What a message is, for logs and metrics (never the recipient).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MailKind {
@@ -204,7 +197,7 @@ impl Mailer {
                 if tokio::runtime::Handle::try_current().is_err() {
                     return Err(MailError::NoRuntime);
                 }
-                install_crypto_provider();
+                crate::tls::install_crypto_provider();
                 let url = normalize_smtp_url(url.expose());
                 if sends_credentials_in_clear(&url) {
                     tracing::warn!(

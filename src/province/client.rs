@@ -485,7 +485,7 @@ impl HttpProvince {
 
         // reqwest is built with `rustls-no-provider`: without a process-wide provider the
         // first HTTPS handshake would fail.
-        crate::mail::install_crypto_provider();
+        crate::tls::install_crypto_provider();
         let http = reqwest::Client::builder()
             .timeout(settings.timeout)
             .connect_timeout(settings.connect_timeout)

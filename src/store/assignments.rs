@@ -491,7 +491,7 @@ pub struct ImportReport {
     pub rejected: Vec<RejectedRow>,
 }
 
-/// Manual assignments from a CSV ([`crate::application::assignment::read_assignment_csv`]). Every row is checked
+/// Manual assignments from a CSV ((`application::assignment::read_assignment_csv`)). Every row is checked
 /// first (USCC in the county's roster, department of the county, the same USCC twice); the good
 /// rows are then written in one transaction, each audited, and the bad ones returned with their
 /// reasons.

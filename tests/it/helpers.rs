@@ -221,6 +221,6 @@ pub fn attr(doc: &Html, selector: &str, name: &str) -> Option<String> {
 /// A reqwest client builder with the process's TLS provider installed first (reqwest is built
 /// with `rustls-no-provider`; the app installs ring the same way).
 pub fn http_client() -> reqwest::ClientBuilder {
-    xinyidai::mail::install_crypto_provider();
+    xinyidai::tls::install_crypto_provider();
     reqwest::Client::builder()
 }

@@ -3,7 +3,7 @@
 //! must arrive exactly as built.
 
 use xinyidai::config::{Secret, Settings};
-use xinyidai::mail::{self, MailError, Mailer, Outgoing, messages};
+use xinyidai::mail::{MailError, Mailer, Outgoing, messages};
 
 use crate::helpers::TempDir;
 use crate::mailbox::{self, Mailbox, ReceivedMail};
@@ -11,7 +11,7 @@ use crate::mailbox::{self, Mailbox, ReceivedMail};
 const EXPIRES: &str = "2026年3月5日 14:30（北京时间）";
 
 fn smtp_mailer() -> Mailer {
-    mail::install_crypto_provider();
+    xinyidai::tls::install_crypto_provider();
     let mut settings = Settings::with_database("sqlite::memory:").mail;
     settings.smtp_url = Some(Secret::new(mailbox::smtp_url()));
     Mailer::from_settings(&settings).unwrap()
